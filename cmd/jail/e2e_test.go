@@ -1,0 +1,469 @@
+package main
+
+// End-to-end tests: they build the real jail binary and run it as the
+// current (unprivileged, in CI) user. They need user namespaces; they skip
+// when the kernel refuses them, unless JAIL_TEST_MUST_WORK=1 (set by the
+// test script) turns the skip into a failure.
+//
+// Checks that need more than a shell inside the sandbox use this test
+// binary itself, bound read-only at /jailtest and started with "__role".
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var jailBin string // built by TestMain
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "__role" {
+		os.Exit(runRole(os.Args[2], os.Args[3:]))
+	}
+	dir, err := os.MkdirTemp("", "jail-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	jailBin = filepath.Join(dir, "jail")
+	build := exec.Command("go", "build", "-o", jailBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build jail:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runRole is the code that runs inside the sandbox as /jailtest.
+func runRole(role string, args []string) int {
+	switch role {
+	case "ns": // print every namespace link
+		for _, ns := range args {
+			l, err := os.Readlink("/proc/self/ns/" + ns)
+			if err != nil {
+				fmt.Println(ns, "error", err)
+				continue
+			}
+			fmt.Println(ns, l)
+		}
+		return 0
+	case "write": // try to create each path, print its errno name
+		for _, p := range args {
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err == nil {
+				f.Close()
+				fmt.Println(p, "OK")
+				continue
+			}
+			var errno syscall.Errno
+			errors.As(err, &errno)
+			fmt.Println(p, unix.ErrnoName(errno))
+		}
+		return 0
+	case "lo": // is lo up, and is it the only interface?
+		ifs, _ := os.ReadFile("/proc/net/dev")
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		ifr, _ := unix.NewIfreq("lo")
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+			fmt.Println("ioctl", err)
+			return 1
+		}
+		fmt.Printf("up=%v\n%s", ifr.Uint16()&unix.IFF_UP != 0, ifs)
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "unknown role", role)
+	return 2
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// jail runs the jail binary with args and returns its exit code and output.
+func jail(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(jailBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run jail: %v", err)
+	}
+	return r
+}
+
+// requireSandbox skips when this kernel or user cannot create the sandbox.
+func requireSandbox(t *testing.T) {
+	t.Helper()
+	r := jail(t, "--", "true")
+	if r.code == 0 {
+		return
+	}
+	msg := fmt.Sprintf("jail -- true failed (%d): %s", r.code, r.stderr)
+	if os.Getenv("JAIL_TEST_MUST_WORK") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// mustSucceed runs jail and fails the test unless it exits 0.
+func mustSucceed(t *testing.T, args ...string) string {
+	t.Helper()
+	r := jail(t, args...)
+	if r.code != 0 {
+		t.Fatalf("jail %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// writeProfile writes a profile that extends nothing: the default profile's
+// text followed by extra TOML, so tests change only what they test.
+func writeProfile(t *testing.T, extra string) string {
+	t.Helper()
+	def, err := os.ReadFile("../../profiles/default.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "test.toml")
+	if err := os.WriteFile(p, append(def, []byte("\n"+extra)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// helperProfile binds this test binary at /jailtest.
+func helperProfile(t *testing.T, extra string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/jailtest\"\n%s", self, extra))
+}
+
+func TestRunsWithDefaultProfile(t *testing.T) {
+	requireSandbox(t)
+	out := mustSucceed(t, "--", "id")
+	if !strings.HasPrefix(out, "uid=0(root) gid=0(root)") {
+		t.Errorf("id inside: %q", out)
+	}
+	if got := mustSucceed(t, "hostname"); got != "jail\n" {
+		t.Errorf("hostname: %q", got)
+	}
+}
+
+func TestAllNamespacesDiffer(t *testing.T) {
+	requireSandbox(t)
+	names := []string{"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}
+	out := mustSucceed(t, append([]string{"--profile", helperProfile(t, ""), "--", "/jailtest", "__role", "ns"}, names...)...)
+	inside := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		inside[k] = v
+	}
+	for _, ns := range names {
+		host, err := os.Readlink("/proc/self/ns/" + ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inside[ns] == "" || strings.Contains(inside[ns], "error") {
+			t.Errorf("%s: no namespace link inside: %q", ns, inside[ns])
+		} else if inside[ns] == host {
+			t.Errorf("%s namespace is the host's: %s", ns, host)
+		}
+	}
+}
+
+func TestUIDMap(t *testing.T) {
+	requireSandbox(t)
+	out := mustSucceed(t, "--", "cat", "/proc/self/uid_map", "/proc/self/gid_map")
+	fields := strings.Fields(out)
+	want := []string{"0", strconv.Itoa(os.Getuid()), "1"}
+	if len(fields) < 3 || strings.Join(fields[:3], " ") != strings.Join(want, " ") {
+		t.Errorf("uid_map first line = %q, want %q", out, want)
+	}
+	if os.Getenv("JAIL_TEST_SUBID") == "1" && len(fields) < 12 {
+		// The test script gives the test user a range: 2 lines per map.
+		t.Errorf("expected the sub-uid range mapped too, got:\n%s", out)
+	}
+}
+
+func TestRootIsReadOnly(t *testing.T) {
+	requireSandbox(t)
+	out := mustSucceed(t, "--profile", helperProfile(t, ""), "--", "/jailtest", "__role", "write",
+		"/x", "/usr/x", "/etc/x", "/dev/x", "/tmp/x")
+	want := "/x EROFS\n/usr/x EROFS\n/etc/x EROFS\n/dev/x EROFS\n/tmp/x OK\n"
+	if out != want {
+		t.Errorf("writes inside:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestHostProcessesInvisible(t *testing.T) {
+	requireSandbox(t)
+	me := strconv.Itoa(os.Getpid())
+	out := mustSucceed(t, "--", "sh", "-c", `echo ppid=$PPID; tr '\0' ' ' </proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'; test -e /proc/`+me+` && echo visible`)
+	lines := strings.Split(out, "\n")
+	if lines[0] != "ppid=1" {
+		t.Errorf("parent of the command: %q, want 1 (jail's init)", lines[0])
+	}
+	if lines[1] != "jail __init2 " {
+		t.Errorf("PID 1 is %q, want jail's init", lines[1])
+	}
+	if n, _ := strconv.Atoi(lines[2]); n > 4 {
+		t.Errorf("%d processes visible inside, want at most 4:\n%s", n, out)
+	}
+	if strings.Contains(out, "visible") {
+		t.Errorf("host pid %s visible inside", me)
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	requireSandbox(t)
+	out := mustSucceed(t, "--profile", helperProfile(t, ""), "--", "/jailtest", "__role", "lo")
+	if !strings.HasPrefix(out, "up=true\n") {
+		t.Errorf("lo not up:\n%s", out)
+	}
+	var ifaces []string
+	for _, line := range strings.Split(out, "\n")[3:] {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			ifaces = append(ifaces, name)
+		}
+	}
+	if strings.Join(ifaces, ",") != "lo" {
+		t.Errorf("interfaces inside: %v, want only lo", ifaces)
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	requireSandbox(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"zero", []string{"true"}, 0, ""},
+		{"seven", []string{"sh", "-c", "exit 7"}, 7, ""},
+		{"signal", []string{"sh", "-c", "kill -TERM $$"}, 128 + 15, ""},
+		{"not found", []string{"no-such-command"}, 127, "no-such-command: command not found"},
+		{"not found path", []string{"/usr/bin/no-such"}, 127, "no such file or directory"},
+		{"not executable", []string{"/etc/passwd"}, 126, "permission denied"},
+		{"no command", []string{}, 125, "no command given"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := jail(t, append([]string{"--"}, tc.args...)...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", r.code, tc.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tc.err) {
+				t.Errorf("stderr %q, want it to contain %q", r.stderr, tc.err)
+			}
+		})
+	}
+}
+
+// startJail starts jail with a command that prints "ready" when its set-up
+// is done, and returns once that line has been read.
+func startJail(t *testing.T, extra []*os.File, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(jailBin, args...)
+	cmd.ExtraFiles = extra
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // by pid: only what this test started
+		_ = cmd.Wait()
+	})
+	r := bufio.NewReader(stdout)
+	line, err := r.ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("waiting for ready: %q %v", line, err)
+	}
+	return cmd, r
+}
+
+func TestSignalsForwarded(t *testing.T) {
+	requireSandbox(t)
+	for _, sig := range []syscall.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2, unix.SIGQUIT, unix.SIGWINCH} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+			cmd, _ := startJail(t, nil, "--", "sh", "-c",
+				fmt.Sprintf(`trap 'exit 42' %s; echo ready; while :; do sleep 0.05; done`, name))
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 42 {
+				t.Errorf("after %v: %v, want exit 42 from the trap", sig, err)
+			}
+		})
+	}
+}
+
+func TestWritableBindOwnedByCaller(t *testing.T) {
+	requireSandbox(t)
+	dir := t.TempDir()
+	p := writeProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/out\"\nrw = true\n", dir))
+	mustSucceed(t, "--profile", p, "--", "sh", "-c", "echo hi > /out/f && mkdir /out/d")
+	for _, name := range []string{"f", "d"} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(dir, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+			t.Errorf("%s owned by %d:%d, want the caller %d:%d", name, st.Uid, st.Gid, os.Getuid(), os.Getgid())
+		}
+	}
+}
+
+func TestProfileErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, toml, want string
+	}{
+		{"unknown key", "hostname = \"x\"\n\ncolour = \"red\"\n", `profile "` + dir + `/unknown key.toml": line 3: colour: unknown key`},
+		{"missing source", "[[mount]]\ntype = \"bind\"\nsource = \"/no/such/dir\"\ntarget = \"/x\"\n",
+			`line 1: mount[0].source: /no/such/dir: no such file or directory`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name+".toml")
+			if err := os.WriteFile(p, []byte(tc.toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := jail(t, "--profile", p, "--", "true")
+			if r.code != 125 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 125 and %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestInheritedFDsClosed(t *testing.T) {
+	requireSandbox(t)
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(jailBin, "--", "sh", "-c", "ls /proc/self/fd")
+	cmd.ExtraFiles = []*os.File{f, f}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ls itself holds one descriptor on the directory it lists.
+	if fds := strings.Fields(string(out)); len(fds) > 4 {
+		t.Errorf("open fds inside: %v, want only 0 1 2 and ls's own", fds)
+	}
+}
+
+// descendants returns the pids below pid, from /proc/*/stat.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		ppid, _ := strconv.Atoi(fields[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	return s[strings.LastIndexByte(s, ')')+2] != 'Z'
+}
+
+func TestKillJailLeavesNothing(t *testing.T) {
+	requireSandbox(t)
+	cmd, _ := startJail(t, nil, "--", "sh", "-c", "sleep 1000 & (sleep 1000 &) ; echo ready; wait")
+	pids := descendants(cmd.Process.Pid)
+	if len(pids) < 4 { // init, sh, two sleeps
+		t.Fatalf("found only %v below jail", pids)
+	}
+	if err := cmd.Process.Signal(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range pids {
+		for alive(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d survived kill -9 of jail", p)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func TestCommandEndKillsTheRest(t *testing.T) {
+	requireSandbox(t)
+	cmd, _ := startJail(t, nil, "--", "sh", "-c", "(sleep 1000 &); echo ready; sleep 1")
+	pids := descendants(cmd.Process.Pid)
+	if len(pids) < 3 { // init, sh, the orphaned sleep
+		t.Fatalf("found only %v below jail", pids)
+	}
+	// The command ends on its own; the orphaned sleep must go with it.
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("jail: %v", err)
+	}
+	for _, p := range pids {
+		if alive(p) {
+			t.Errorf("pid %d outlived the command", p)
+		}
+	}
+}

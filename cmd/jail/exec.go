@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+)
+
+// stage3 is the exec shim: the first process of the time namespace and of
+// the cgroup namespace. It gives up every privilege and becomes the command.
+func stage3() int {
+	// Credentials, capabilities and no_new_privs set below are per thread;
+	// execve from this same thread is what makes them the command's.
+	runtime.LockOSThread()
+	sock := os.NewFile(syncFD, "sync")
+	m, err := ipc.Recv(sock)
+	if err != nil {
+		return exitSetup
+	}
+	var spec ExecSpec
+	if err := json.Unmarshal(m.Data, &spec); err != nil {
+		err = fmt.Errorf("bad exec message: %w", err)
+		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeExecFailed, Code: exitSetup, Err: ipc.AsStageError("exec", err)})
+		return exitSetup
+	}
+	code, err := execCommand(&spec)
+	_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeExecFailed, Code: code, Err: ipc.AsStageError("exec", err)})
+	return code
+}
+
+// execCommand drops privileges in the order the kernel requires and execs
+// the command. It returns only on failure, with the exit code to use.
+//
+// The order: setgroups/setgid while CAP_SETGID is held; the bounding set
+// while CAP_SETPCAP is held; setuid, which empties the permitted set when
+// the uid is not 0; then capset to empty what remains (uid 0 keeps it
+// otherwise); no_new_privs, so no setuid binary or file capability can give
+// anything back; then every fd but 0-2 marked close-on-exec.
+func execCommand(spec *ExecSpec) (int, error) {
+	if err := os.Chdir(spec.Cwd); err != nil {
+		return exitSetup, err
+	}
+	if spec.Setgroups {
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+			return exitSetup, os.NewSyscallError("setgroups", e)
+		}
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(spec.GID), uintptr(spec.GID), uintptr(spec.GID)); e != 0 {
+		return exitSetup, os.NewSyscallError(fmt.Sprintf("setresgid(%d)", spec.GID), e)
+	}
+	if err := dropBoundingSet(); err != nil {
+		return exitSetup, err
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return exitSetup, os.NewSyscallError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", err)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(spec.UID), uintptr(spec.UID), uintptr(spec.UID)); e != 0 {
+		return exitSetup, os.NewSyscallError(fmt.Sprintf("setresuid(%d)", spec.UID), e)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return exitSetup, os.NewSyscallError("capset", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return exitSetup, os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)
+	}
+	path, code, err := lookPath(spec.Argv[0], envValue(spec.Env, "PATH"))
+	if err != nil {
+		return code, err
+	}
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return exitSetup, os.NewSyscallError("close_range", err)
+	}
+	err = unix.Exec(path, spec.Argv, spec.Env)
+	code = exitNotExec
+	if errors.Is(err, unix.ENOENT) {
+		code = exitNotFound
+	}
+	return code, &os.PathError{Op: "execve", Path: path, Err: err}
+}
+
+// dropBoundingSet removes every capability from the bounding set, so that
+// no later execve (of a file with capabilities, or as uid 0) regains any.
+func dropBoundingSet() error {
+	for c := 0; ; c++ {
+		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
+		if errors.Is(err, unix.EINVAL) && c > 0 {
+			return nil // past CAP_LAST_CAP
+		}
+		if err != nil {
+			return os.NewSyscallError(fmt.Sprintf("prctl(PR_CAPBSET_DROP, %d)", c), err)
+		}
+	}
+}
+
+// lookPath finds the command as a shell would, in the sandbox's own PATH:
+// a name with a slash is used as it is; a file that exists but cannot be
+// executed is remembered, so "not executable" (126) wins over "not found"
+// (127) as in POSIX shells.
+func lookPath(name, pathEnv string) (string, int, error) {
+	if strings.Contains(name, "/") {
+		return name, 0, nil
+	}
+	var denied string
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if fi.Mode()&0o111 != 0 && unix.Access(p, unix.X_OK) == nil {
+			return p, 0, nil
+		}
+		if denied == "" {
+			denied = p
+		}
+	}
+	if denied != "" {
+		return "", exitNotExec, &os.PathError{Op: "exec", Path: denied, Err: fs.ErrPermission}
+	}
+	return "", exitNotFound, &os.PathError{Op: "exec", Path: name, Err: errCommandNotFound}
+}
+
+var errCommandNotFound = errors.New("command not found")
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}

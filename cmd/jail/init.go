@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/fs"
+)
+
+// Hidden sub-commands: the stages of the sandbox re-execute this binary.
+const (
+	stage1Arg = "__init"
+	stage2Arg = "__init2"
+	stage3Arg = "__exec"
+)
+
+// syncFD is the socket to the previous stage, inherited as fd 3.
+const syncFD = 3
+
+// stage1 is the first process in the new namespaces. It was exec'd before
+// its ids were mapped, so it holds no capabilities (the kernel computed them
+// for an unmapped uid). It waits for stage 0 to write the maps, then execs
+// itself again: the same PID 1, now uid 0 of the namespace with full
+// capabilities in it.
+func stage1() int {
+	sock := os.NewFile(syncFD, "sync")
+	m, err := ipc.Recv(sock)
+	if err != nil || m.Type != ipc.TypeIDMapDone {
+		return exitSetup // stage 0 is gone or failed; it reports why
+	}
+	err = unix.Exec("/proc/self/exe", []string{"jail", stage2Arg}, []string{})
+	_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: &ipc.StageError{
+		Stage: "init", Op: "execve", Path: "/proc/self/exe", Errno: errnoOf(err)}})
+	return exitSetup
+}
+
+// stage2 is the sandbox's PID 1: it builds the sandbox from the plan, starts
+// stage 3, then reaps and forwards signals until the command ends.
+func stage2() (code int) {
+	// One thread does everything that is per-thread in the kernel: the time
+	// namespace unshared below applies to the children of this thread only,
+	// and stage 3 must be forked from it.
+	runtime.LockOSThread()
+	sock := os.NewFile(syncFD, "sync")
+	fail := func(stage string, err error) int {
+		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: ipc.AsStageError(stage, err)})
+		return exitSetup
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			code = fail("init", fmt.Errorf("panic: %v", r))
+		}
+	}()
+
+	// An exec resets the parent-death signal set by stage 0's clone.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fail("init", os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err))
+	}
+	// Not dumpable: the command cannot ptrace PID 1 or open /proc/1/exe
+	// (the jail binary) without CAP_SYS_PTRACE, which it never holds.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fail("init", os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err))
+	}
+	m, err := ipc.Recv(sock)
+	if err != nil {
+		return exitSetup // stage 0 died before the prctl above: nothing to report to
+	}
+	var plan Plan
+	if err := json.Unmarshal(m.Data, &plan); err != nil || m.Type != ipc.TypePlan {
+		return fail("init", fmt.Errorf("bad plan message %q: %v", m.Type, err))
+	}
+	if plan.Version != planVersion {
+		return fail("init", fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion))
+	}
+	// If stage 0 dies from now on, the socket reads EOF: end the sandbox
+	// (the parent-death signal covers most cases, this covers the race).
+	go func() {
+		for {
+			if _, err := ipc.Recv(sock); err != nil {
+				os.Exit(exitSetup)
+			}
+		}
+	}()
+
+	if err := fs.Setup(plan.FS); err != nil {
+		return fail("fs", err)
+	}
+	if err := unix.Sethostname([]byte(plan.Hostname)); err != nil {
+		return fail("uts", os.NewSyscallError("sethostname", err))
+	}
+	if err := loopbackUp(); err != nil {
+		return fail("net", err)
+	}
+	// CLONE_NEWTIME cannot be given to clone: unshare it here, on this
+	// thread, before any process is inside, so stage 3 is the first.
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return fail("time", os.NewSyscallError("unshare(CLONE_NEWTIME)", err))
+	}
+
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	pid, execFailure, err := startStage3(&plan.Exec)
+	if err != nil {
+		return fail("exec", err)
+	}
+	if execFailure != nil {
+		_ = ipc.Send(sock, *execFailure)
+	}
+	go func() {
+		for s := range sigs {
+			_ = unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+
+	status := reap(pid)
+	exited := ipc.Msg{Type: ipc.TypeExited}
+	switch {
+	case status.Signaled():
+		exited.Signal = int(status.Signal())
+		code = 128 + exited.Signal
+	default:
+		exited.Code = status.ExitStatus()
+		code = exited.Code
+	}
+	_ = ipc.Send(sock, exited)
+	// PID 1 exits: the kernel kills everything left in the namespace.
+	return code
+}
+
+// reap waits for every child that ends (orphans are re-parented to PID 1)
+// until the command itself ends, and returns its status.
+func reap(pid int) unix.WaitStatus {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || got == pid {
+			return ws
+		}
+	}
+}
+
+// startStage3 forks the exec shim into a new cgroup namespace and a new
+// session, sends it the exec spec, and waits for its verdict: EOF on the
+// close-on-exec socket means execve succeeded, a message means it did not.
+func startStage3(spec *ExecSpec) (int, *ipc.Msg, error) {
+	parent, child, err := ipc.Pair()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer parent.Close()
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"jail", stage3Arg}, &syscall.ProcAttr{
+		Env:   []string{},
+		Files: []uintptr{0, 1, 2, child.Fd()},
+		Sys: &syscall.SysProcAttr{
+			// Created here, by a process already in the sandbox's
+			// cgroup, so the namespace's root is that cgroup.
+			Cloneflags: unix.CLONE_NEWCGROUP,
+			// A new session: no controlling terminal, so TIOCSTI into
+			// the caller's terminal is refused.
+			Setsid:    true,
+			Pdeathsig: unix.SIGKILL,
+		},
+	})
+	child.Close()
+	if err != nil {
+		return 0, nil, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: err}
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return pid, nil, err
+	}
+	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeExec, Data: data}); err != nil {
+		return pid, nil, err
+	}
+	m, err := ipc.Recv(parent)
+	if errors.Is(err, io.EOF) {
+		return pid, nil, nil
+	}
+	if err != nil {
+		return pid, nil, err
+	}
+	return pid, &m, nil
+}
+
+// loopbackUp brings up lo, the only interface of the new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return &os.PathError{Op: "ioctl(SIOCGIFFLAGS)", Path: "lo", Err: err}
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return &os.PathError{Op: "ioctl(SIOCSIFFLAGS)", Path: "lo", Err: err}
+	}
+	return nil
+}
+
+func errnoOf(err error) int {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return int(errno)
+	}
+	return 0
+}

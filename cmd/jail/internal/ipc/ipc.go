@@ -1,0 +1,187 @@
+// Package ipc carries messages between jail's stages over a SOCK_SEQPACKET
+// socket pair: one JSON document per packet, so a message is never split or
+// merged with the next one, and EOF means the other side is gone.
+//
+// The handshake, stage by stage (stage 0 is `jail` on the host, stage 1/2 is
+// the sandbox's PID 1 before and after its re-exec, stage 3 is the exec shim):
+//
+//	stage 0 (host)                        stage 1 → 2 (PID 1 in the sandbox)
+//	  clone(NEWUSER|NEWNS|NEWPID|...) ──▶   blocks in Recv
+//	  newgidmap / newuidmap PID
+//	  Send {idmap-done}                ──▶   execve(/proc/self/exe) → stage 2, full caps
+//	  Send {plan}                      ──▶   mounts, pivot_root, hostname, lo, time ns
+//	                                         fork stage 3 ──▶ rlimits, NNP, caps, execve
+//	  Recv  ◀── {error} (set-up failed, then stage 2 exits 125)
+//	  Recv  ◀── {exec-failed} (command not found / not executable)
+//	  Recv  ◀── {exited} (the command ended; stage 2 exits with its status)
+//
+// Stage 2 to stage 3 uses a second pair the same way: stage 2 sends {exec};
+// stage 3 answers {exec-failed} or nothing, and EOF on the close-on-exec
+// socket tells stage 2 that execve succeeded.
+package ipc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Message types.
+const (
+	TypeIDMapDone  = "idmap-done"
+	TypePlan       = "plan"
+	TypeExec       = "exec"
+	TypeError      = "error"
+	TypeExecFailed = "exec-failed"
+	TypeExited     = "exited"
+)
+
+// Msg is one packet. Data holds the type-specific payload (a plan, an exec
+// spec) so that this package does not depend on the packages that define them.
+type Msg struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+	Err  *StageError     `json:"err,omitempty"`
+	// Exited: the command's exit code, or the signal that killed it.
+	Code   int `json:"code,omitempty"`
+	Signal int `json:"signal,omitempty"`
+}
+
+// StageError is a set-up failure inside the sandbox, carried to stage 0 as
+// data: which step, which operation on which path, and the errno, so the
+// parent can print one precise message and test it with errors.Is.
+type StageError struct {
+	Stage  string `json:"stage"`            // "fs", "net", "exec", ...
+	Op     string `json:"op"`               // the syscall or action: "mount", "pivot_root", "execve"
+	Path   string `json:"path,omitempty"`   // the path it acted on
+	Errno  int    `json:"errno,omitempty"`  // 0 when the failure is not a syscall error
+	Detail string `json:"detail,omitempty"` // flags, expected vs found, a hint
+}
+
+func (e *StageError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Stage)
+	b.WriteString(": ")
+	b.WriteString(e.Op)
+	if e.Path != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Path)
+	}
+	if e.Errno != 0 {
+		b.WriteString(": ")
+		b.WriteString(syscall.Errno(e.Errno).Error())
+	}
+	if e.Detail != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Detail)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is(err, unix.EPERM) work on the parent's side.
+func (e *StageError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return syscall.Errno(e.Errno)
+}
+
+// AsStageError turns any error into a StageError for the wire, keeping the
+// errno and the path of a *StageError, *os.PathError or *os.SyscallError.
+func AsStageError(stage string, err error) *StageError {
+	var se *StageError
+	if errors.As(err, &se) {
+		return se
+	}
+	out := &StageError{Stage: stage, Op: err.Error()}
+	var pe *os.PathError
+	var sce *os.SyscallError
+	switch {
+	case errors.As(err, &pe):
+		out.Op, out.Path = pe.Op, pe.Path
+		var errno syscall.Errno
+		if !errors.As(pe.Err, &errno) {
+			out.Detail = pe.Err.Error()
+		}
+	case errors.As(err, &sce):
+		out.Op = sce.Syscall
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		out.Errno = int(errno)
+		if pe == nil && sce == nil {
+			// Keep the context of a wrapped message but drop the errno
+			// text, which Error() prints from Errno.
+			out.Op = strings.TrimSuffix(err.Error(), ": "+errno.Error())
+		}
+	}
+	return out
+}
+
+// Send writes m as one packet.
+func Send(f *os.File, m Msg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	fd := int(f.Fd())
+	for {
+		err = unix.Sendmsg(fd, b, nil, nil, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return os.NewSyscallError("sendmsg", err)
+	}
+	return nil
+}
+
+// Recv reads one packet. It returns io.EOF when the peer has closed its end.
+func Recv(f *os.File) (Msg, error) {
+	fd := int(f.Fd())
+	var m Msg
+	// MSG_PEEK|MSG_TRUNC reports the whole packet's length without
+	// consuming it, so any size fits without a fixed buffer.
+	var probe [1]byte
+	n, err := recvRetry(fd, probe[:], unix.MSG_PEEK|unix.MSG_TRUNC)
+	if err != nil {
+		return m, os.NewSyscallError("recvmsg", err)
+	}
+	if n == 0 {
+		return m, io.EOF
+	}
+	buf := make([]byte, n)
+	if n, err = recvRetry(fd, buf, 0); err != nil {
+		return m, os.NewSyscallError("recvmsg", err)
+	}
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return m, fmt.Errorf("decode message: %w", err)
+	}
+	return m, nil
+}
+
+func recvRetry(fd int, buf []byte, flags int) (int, error) {
+	for {
+		n, _, _, _, err := unix.Recvmsg(fd, buf, nil, flags)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// Pair returns a connected SOCK_SEQPACKET pair, both ends close-on-exec.
+func Pair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/userns"
+)
+
+// Exit codes of jail itself; any other code is the command's own status,
+// or 128+N when signal N killed it.
+const (
+	exitSetup       = 125 // jail could not set up the sandbox
+	exitNotExec     = 126 // the command was found but could not be executed
+	exitNotFound    = 127 // the command was not found
+	idmapTimeout    = 10 * time.Second
+)
+
+// forwarded are the signals stage 0 relays to the sandbox's init, which
+// relays them to the command.
+var forwarded = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+}
+
+// setupError is a failure before the command started: jail exits 125.
+type setupError struct{ err error }
+
+func (e *setupError) Error() string { return e.err.Error() }
+func (e *setupError) Unwrap() error { return e.err }
+
+// execError is stage 3's report that the command could not be executed.
+type execError struct {
+	err  error
+	code int
+}
+
+func (e *execError) Error() string { return e.err.Error() }
+func (e *execError) Unwrap() error { return e.err }
+
+// run is stage 0: it starts the sandbox's init in new namespaces, maps its
+// ids, hands it the plan and supervises it. It returns the exit code.
+func run(plan *Plan) (int, error) {
+	parent, child, err := ipc.Pair()
+	if err != nil {
+		return exitSetup, err
+	}
+	defer parent.Close()
+
+	// Relay signals from the moment the sandbox exists; before the init
+	// has its handlers, a relayed signal is simply ignored by a PID 1.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"jail", stage1Arg},
+		Env:        []string{},
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: []*os.File{child}, // fd 3
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: plan.CloneFlags,
+			// The sandbox dies with jail. Go checks for a parent that died
+			// before the prctl; stage 2 also exits on EOF from this socket.
+			Pdeathsig: unix.SIGKILL,
+			// Its own process group: a Ctrl-C reaches jail alone, and jail
+			// forwards it once, instead of the terminal signalling both.
+			Setpgid: true,
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		child.Close()
+		return exitSetup, cloneError(err)
+	}
+	child.Close()
+	pid := cmd.Process.Pid
+
+	// From here on, every failure must end the child before returning:
+	// kill it by its pid and reap it, so nothing outlives jail.
+	fail := func(err error) (int, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return exitSetup, err
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), idmapTimeout)
+	err = userns.Map(ctx, pid, plan.IDMap)
+	cancel()
+	if err != nil {
+		return fail(fmt.Errorf("map user ids: %w", err))
+	}
+	data, err := json.Marshal(plan)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeIDMapDone}); err != nil {
+		return fail(fmt.Errorf("sandbox init: %w", err))
+	}
+	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypePlan, Data: data}); err != nil {
+		return fail(fmt.Errorf("sandbox init: %w", err))
+	}
+
+	msgs := make(chan ipc.Msg)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := ipc.Recv(parent)
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			msgs <- m
+		}
+	}()
+
+	var (
+		result   *ipc.Msg
+		stageErr error
+	)
+	for waiting := true; waiting; {
+		select {
+		case s := <-sigs:
+			_ = unix.Kill(pid, s.(syscall.Signal))
+		case m := <-msgs:
+			switch m.Type {
+			case ipc.TypeError:
+				stageErr = &setupError{fmt.Errorf("sandbox setup: %w", m.Err)}
+			case ipc.TypeExecFailed:
+				stageErr = &execError{err: m.Err, code: m.Code}
+			case ipc.TypeExited:
+				mm := m
+				result = &mm
+			}
+		case err := <-recvErr:
+			if !errors.Is(err, io.EOF) {
+				stageErr = errors.Join(stageErr, fmt.Errorf("sandbox init: %w", err))
+			}
+			waiting = false
+		}
+	}
+	waitErr := cmd.Wait()
+
+	switch {
+	case stageErr != nil:
+		var ee *execError
+		if errors.As(stageErr, &ee) {
+			return ee.code, ee
+		}
+		return exitSetup, stageErr
+	case result != nil && result.Signal != 0:
+		return 128 + result.Signal, nil
+	case result != nil:
+		return result.Code, nil
+	}
+	return exitSetup, fmt.Errorf("sandbox init ended before the command did: %v", waitErr)
+}
+
+// cloneError explains why the namespaces could not be created.
+func cloneError(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EINVAL) {
+		if hint := userns.CheckUserNS(); hint != nil {
+			return fmt.Errorf("create namespaces: %w: %v", err, hint)
+		}
+		return fmt.Errorf("create namespaces: %w (are user namespaces allowed here? inside a container, its seccomp profile may block them)", err)
+	}
+	return fmt.Errorf("create namespaces: %w", err)
+}

@@ -1,0 +1,46 @@
+// Package fs builds the sandbox's root filesystem.
+//
+// It works in two halves. Compile runs on the host (stage 0): it turns the
+// profile's mount list into a list of operations, resolving every bind
+// source against the host, so that a missing path is reported with its
+// profile line before any namespace exists. Setup runs inside the new mount
+// namespace (stage 2), executes the list and verifies the resulting mount
+// table. The list is plain data: it crosses the process boundary as JSON.
+package fs
+
+// OpKind is what one operation creates.
+type OpKind string
+
+const (
+	OpBind    OpKind = "bind"    // open_tree(OPEN_TREE_CLONE|AT_RECURSIVE) + mount_setattr + move_mount
+	OpTmpfs   OpKind = "tmpfs"   // mount("tmpfs") with size= and mode=
+	OpDir     OpKind = "dir"     // mkdir in the new root
+	OpSymlink OpKind = "symlink" // symlink in the new root
+	OpFile    OpKind = "file"    // a small regular file in the new root
+)
+
+// Op is one step of building the new root. Paths in Target are absolute
+// paths inside the sandbox; Source of a bind is an absolute host path with
+// every symlink already resolved by Compile.
+type Op struct {
+	Kind    OpKind `json:"kind"`
+	Source  string `json:"source,omitempty"`
+	Target  string `json:"target"`
+	RW      bool   `json:"rw,omitempty"`      // bind: leave writable
+	IsDir   bool   `json:"is_dir,omitempty"`  // bind: the source is a directory (mountpoint kind)
+	Size    uint64 `json:"size,omitempty"`    // tmpfs: size= in bytes
+	Mode    uint32 `json:"mode,omitempty"`    // tmpfs, dir, file: permission bits
+	Content string `json:"content,omitempty"` // file
+	Where   string `json:"where,omitempty"`   // the profile entry it came from, for messages
+}
+
+// Spec is everything Setup needs.
+type Spec struct {
+	Ops []Op `json:"ops"`
+	// DevShmSize caps the tmpfs at /dev/shm.
+	DevShmSize uint64 `json:"dev_shm_size"`
+}
+
+// Devices bound from the host into the sandbox's /dev. Device nodes cannot
+// be created inside a user namespace, so they are bind mounts of the host's.
+var Devices = []string{"null", "zero", "full", "random", "urandom", "tty"}

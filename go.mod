@@ -1,0 +1,9 @@
+module github.com/jail-sandbox/jail
+
+go 1.26.8
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/moby/sys/mountinfo v0.7.3
+	golang.org/x/sys v0.49.0
+)

@@ -1,0 +1,338 @@
+// Package profile reads jail's TOML sandbox profiles: it decodes them
+// strictly (unknown keys are errors), applies defaults and validates them.
+// Every error names the file, the line and the key path, for example
+//
+//	profile "build.toml": line 7: mount[2].target: must be an absolute path
+//
+// The package is pure: it parses and checks data and makes no system calls
+// beyond reading the file given to Load.
+package profile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/jail-sandbox/jail/profiles"
+)
+
+// Profile is a parsed, defaulted, validated sandbox profile.
+type Profile struct {
+	Name        string  `toml:"name" json:"name"`               // informational
+	Description string  `toml:"description" json:"description"` // informational
+	Hostname    string  `toml:"hostname" json:"hostname"`       // default "jail"; 1-64 chars of [A-Za-z0-9.-]
+	Cwd         string  `toml:"cwd" json:"cwd"`                 // working dir inside the sandbox; default "/"; absolute
+	User        User    `toml:"user" json:"user"`
+	Env         Env     `toml:"env" json:"env"`
+	Mounts      []Mount `toml:"mount" json:"mounts"` // [[mount]] entries, in order
+	File        string  `toml:"-" json:"-"`          // file name given to Parse, for messages
+
+	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
+}
+
+// User is the identity the command runs as inside the sandbox.
+type User struct {
+	UID uint32 `toml:"uid" json:"uid"` // default 0
+	GID uint32 `toml:"gid" json:"gid"` // default 0
+}
+
+// Env describes the environment of the command. Nothing of the caller's
+// environment is passed unless listed in Keep.
+type Env struct {
+	Keep []string          `toml:"keep" json:"keep"` // names of caller env vars passed through if set
+	Set  map[string]string `toml:"set" json:"set"`   // variables set explicitly (win over Keep)
+}
+
+// MountType says what a Mount puts at its Target.
+type MountType string
+
+// The mount types. Fields that do not apply to a type are validation errors.
+const (
+	Bind    MountType = "bind"    // bind a host path (Source) at Target; read-only unless RW
+	Tmpfs   MountType = "tmpfs"   // fresh tmpfs at Target, always writable, Size cap (default 64MiB), Mode default 0o755
+	Dir     MountType = "dir"     // an empty directory at Target (Mode default 0o755)
+	Symlink MountType = "symlink" // a symlink at Target whose text is Source
+	File    MountType = "file"    // a small regular file at Target with Content (Mode default 0o644), max 1 MiB
+)
+
+// Defaults and limits applied by Parse and checked by Validate.
+const (
+	DefaultHostname  = "jail"
+	DefaultCwd       = "/"
+	DefaultTmpfsSize = Size(64 << 20)
+	MaxFileContent   = 1 << 20
+)
+
+var mountTypes = []MountType{Bind, Tmpfs, Dir, Symlink, File}
+
+// Mount is one [[mount]] entry.
+type Mount struct {
+	Type     MountType `toml:"type" json:"type"`
+	Source   string    `toml:"source" json:"source,omitempty"`     // bind: host path; symlink: link text
+	Target   string    `toml:"target" json:"target"`               // absolute, clean path inside the sandbox
+	RW       bool      `toml:"rw" json:"rw,omitempty"`             // bind only
+	Optional bool      `toml:"optional" json:"optional,omitempty"` // bind only: skip silently if Source is missing
+	Size     Size      `toml:"size" json:"size,omitempty"`         // tmpfs only
+	Mode     uint32    `toml:"mode" json:"mode,omitempty"`         // tmpfs, dir, file; 0 in the file means the type's default
+	Content  string    `toml:"content" json:"content,omitempty"`   // file only
+	Line     int       `toml:"-" json:"-"`                         // line of the [[mount]] header in the file (0 if unknown)
+}
+
+// mountKeys are the keys a [[mount]] table may hold.
+var mountKeys = map[string]bool{
+	"type": true, "source": true, "target": true, "rw": true,
+	"optional": true, "size": true, "mode": true, "content": true,
+}
+
+// raw is the first decoding stage: every section stays a toml.Primitive so
+// that a type error in one section does not hide those of the others.
+type raw struct {
+	Name        toml.Primitive `toml:"name"`
+	Description toml.Primitive `toml:"description"`
+	Hostname    toml.Primitive `toml:"hostname"`
+	Cwd         toml.Primitive `toml:"cwd"`
+	User        toml.Primitive `toml:"user"`
+	Env         toml.Primitive `toml:"env"`
+	Mount       toml.Primitive `toml:"mount"`
+}
+
+// Load reads the profile at path; messages name it as given.
+func Load(path string) (*Profile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load profile: %w", err)
+	}
+	defer f.Close()
+	return Parse(f, path)
+}
+
+// Default returns the profile embedded from profiles/default.toml. It panics
+// only if that file is broken, which a test rules out.
+func Default() *Profile {
+	b, err := profiles.FS.ReadFile("default.toml")
+	if err != nil {
+		panic("profile: embedded default.toml: " + err.Error())
+	}
+	p, err := Parse(bytes.NewReader(b), "default.toml")
+	if err != nil {
+		panic("embedded " + err.Error())
+	}
+	return p
+}
+
+// Parse decodes a profile strictly, applies the defaults and validates it.
+// file is used in messages only. The error is an errors.Join of *Error.
+func Parse(r io.Reader, file string) (*Profile, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read profile %q: %w", file, err)
+	}
+	src := string(b)
+	var rw raw
+	md, err := toml.Decode(src, &rw)
+	if err != nil {
+		return nil, syntaxError(file, err)
+	}
+	d := &decoder{md: &md, lines: scanLines(src), file: file}
+	p := d.decode(&rw)
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	p.setDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func syntaxError(file string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: file, Line: pe.Position.Line, Msg: "syntax error: " + pe.Message}
+	}
+	return &Error{File: file, Msg: "syntax error: " + err.Error()}
+}
+
+// decoder is the second stage: it decodes each section into its typed field
+// and collects type errors and unknown keys.
+type decoder struct {
+	md    *toml.MetaData
+	lines lineIndex
+	file  string
+	errs  []error
+}
+
+func (d *decoder) errorf(line int, key, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) decode(rw *raw) *Profile {
+	p := &Profile{File: d.file, lines: d.lines}
+	failed := map[string]bool{} // sections whose decoding stopped early
+	for _, s := range []struct {
+		name string
+		prim toml.Primitive
+		dst  any
+	}{
+		{"name", rw.Name, &p.Name},
+		{"description", rw.Description, &p.Description},
+		{"hostname", rw.Hostname, &p.Hostname},
+		{"cwd", rw.Cwd, &p.Cwd},
+		{"user", rw.User, &p.User},
+		{"env", rw.Env, &p.Env},
+	} {
+		if !d.md.IsDefined(s.name) {
+			continue
+		}
+		if err := d.md.PrimitiveDecode(s.prim, s.dst); err != nil {
+			failed[s.name] = true
+			d.typeError(err, "", "")
+		}
+	}
+	if d.md.IsDefined("mount") {
+		p.Mounts = d.decodeMounts(rw.Mount)
+	}
+
+	// Unknown keys outside [[mount]] (those are checked per entry). Only
+	// the outermost unknown key is reported: [extra] implies extra.*.
+	reported := map[string]bool{}
+	for _, k := range d.md.Undecoded() {
+		if k[0] == "mount" || failed[k[0]] {
+			continue
+		}
+		path := make([]string, len(k))
+		for i, seg := range k {
+			path[i] = keySeg(seg)
+		}
+		name := strings.Join(path, ".")
+		reported[name] = true
+		if underReported(reported, path) {
+			continue
+		}
+		d.errorf(d.lines.find(path...), name, "unknown key")
+	}
+	return p
+}
+
+// underReported reports whether a proper prefix of path is in reported.
+func underReported(reported map[string]bool, path []string) bool {
+	for n := 1; n < len(path); n++ {
+		if reported[strings.Join(path[:n], ".")] {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeMounts decodes the [[mount]] entries one by one, so errors carry
+// the index of their entry.
+func (d *decoder) decodeMounts(prim toml.Primitive) []Mount {
+	var elems []toml.Primitive
+	if err := d.md.PrimitiveDecode(prim, &elems); err != nil {
+		d.errorf(d.lines.find("mount"), "mount", "must be an array of tables ([[mount]])")
+		return nil
+	}
+	mounts := make([]Mount, len(elems))
+	for i, e := range elems {
+		seg := mountSeg(i)
+		mounts[i].Line = d.lines.find(seg)
+		var keys map[string]any
+		if err := d.md.PrimitiveDecode(e, &keys); err != nil {
+			d.errorf(mounts[i].Line, seg, "must be a table")
+			continue
+		}
+		if err := d.md.PrimitiveDecode(e, &mounts[i]); err != nil {
+			d.typeError(err, "mount", seg)
+		}
+		var unknown []string
+		for k := range keys {
+			if !mountKeys[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Slice(unknown, func(a, b int) bool {
+			la, lb := d.lines.find(seg, keySeg(unknown[a])), d.lines.find(seg, keySeg(unknown[b]))
+			return la < lb || la == lb && unknown[a] < unknown[b]
+		})
+		for _, k := range unknown {
+			d.errorf(d.lines.find(seg, keySeg(k)), seg+"."+keySeg(k), "unknown key")
+		}
+	}
+	return mounts
+}
+
+// lastKeyRE takes apart the plain errors of BurntSushi/toml's decoder, like
+// `toml: line 2 (last key "user.uid"): incompatible types: ...`.
+var lastKeyRE = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key "((?:[^"\\]|\\.)*)"\): (.*)$`)
+
+// typeError turns an error of PrimitiveDecode into an *Error. The library
+// names the key without array indices ("mount.size"), so in a [[mount]]
+// entry the leading from component is replaced by to ("mount[1]"). The
+// line comes from our own index: the library's is the last occurrence of
+// the key in the file, not necessarily the one that failed.
+func (d *decoder) typeError(err error, from, to string) {
+	var key, msg string
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		key, msg = pe.LastKey, pe.Message
+	} else if m := lastKeyRE.FindStringSubmatch(err.Error()); m != nil {
+		key, msg = m[1], m[2]
+		if u, err := strconv.Unquote(`"` + m[1] + `"`); err == nil {
+			key = u
+		}
+	} else {
+		key, msg = to, strings.TrimPrefix(err.Error(), "toml: ")
+	}
+	if from != "" && (key == from || strings.HasPrefix(key, from+".")) {
+		key = to + strings.TrimPrefix(key, from)
+	}
+	path := strings.Split(key, ".")
+	d.errorf(d.lines.find(path...), key, "%s", msg)
+}
+
+// setDefaults fills in what the file left out.
+func (p *Profile) setDefaults() {
+	if p.Hostname == "" {
+		p.Hostname = DefaultHostname
+	}
+	if p.Cwd == "" {
+		p.Cwd = DefaultCwd
+	}
+	if p.Env.Keep == nil {
+		p.Env.Keep = []string{}
+	}
+	if p.Env.Set == nil {
+		p.Env.Set = map[string]string{}
+	}
+	if p.Mounts == nil {
+		p.Mounts = []Mount{}
+	}
+	for i := range p.Mounts {
+		m := &p.Mounts[i]
+		switch m.Type {
+		case Tmpfs:
+			if m.Size == 0 {
+				m.Size = DefaultTmpfsSize
+			}
+			if m.Mode == 0 {
+				m.Mode = 0o755
+			}
+		case Dir:
+			if m.Mode == 0 {
+				m.Mode = 0o755
+			}
+		case File:
+			if m.Mode == 0 {
+				m.Mode = 0o644
+			}
+		}
+	}
+}
