@@ -21,10 +21,10 @@ import (
 // Exit codes of jail itself; any other code is the command's own status,
 // or 128+N when signal N killed it.
 const (
-	exitSetup       = 125 // jail could not set up the sandbox
-	exitNotExec     = 126 // the command was found but could not be executed
-	exitNotFound    = 127 // the command was not found
-	idmapTimeout    = 10 * time.Second
+	exitSetup    = 125 // jail could not set up the sandbox
+	exitNotExec  = 126 // the command was found but could not be executed
+	exitNotFound = 127 // the command was not found
+	idmapTimeout = 10 * time.Second
 )
 
 // forwarded are the signals stage 0 relays to the sandbox's init, which
