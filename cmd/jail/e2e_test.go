@@ -467,3 +467,36 @@ func TestCommandEndKillsTheRest(t *testing.T) {
 		}
 	}
 }
+
+// TestRootCaller: run by root (a judge service often is), jail maps the
+// sandbox into an unprivileged range, so nothing inside is host root, not
+// even the owner of what it writes to a writable bind.
+func TestRootCaller(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("only meaningful when the caller is root")
+	}
+	out := mustSucceed(t, "--", "cat", "/proc/self/uid_map")
+	fields := strings.Fields(out)
+	if len(fields) < 3 || fields[0] != "0" || fields[1] == "0" {
+		t.Fatalf("uid_map as root caller: %q: uid 0 inside must not be host root", out)
+	}
+	// Not t.TempDir: its parent is 0700 root, which the sandbox's
+	// unprivileged ids cannot enter, and that is the point of this test.
+	dir, err := os.MkdirTemp("", "jail-root-caller-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	p := writeProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/out\"\nrw = true\n", dir))
+	mustSucceed(t, "--profile", p, "--", "sh", "-c", "echo hi > /out/f")
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "f"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid == 0 || strconv.Itoa(int(st.Uid)) != fields[1] {
+		t.Errorf("file written as sandbox root is owned by host uid %d, want %s", st.Uid, fields[1])
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -65,6 +66,8 @@ func stage2() (code int) {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fail("init", os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err))
 	}
+	// A name for ps and /proc/1/comm instead of "exe".
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("jail-init\x00")[0])), 0, 0, 0)
 	// Not dumpable: the command cannot ptrace PID 1 or open /proc/1/exe
 	// (the jail binary) without CAP_SYS_PTRACE, which it never holds.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {

@@ -82,6 +82,18 @@ func run(plan *Plan) (int, error) {
 			Setpgid: true,
 		},
 	}
+	// Root as the caller: its own uid is not in the map (the sandbox must
+	// never be host root), so after the maps are written the child would be
+	// the overflow uid, without capabilities. The Go runtime writes the maps
+	// (root may write any map) and then switches the child to uid 0 of the
+	// namespace before its execve, so stage 1 starts as that uid.
+	byRuntime := os.Geteuid() == 0 && !plan.IDMap.Helper
+	if byRuntime {
+		cmd.SysProcAttr.UidMappings = sysMap(plan.IDMap.UIDs)
+		cmd.SysProcAttr.GidMappings = sysMap(plan.IDMap.GIDs)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = !plan.IDMap.SetgroupsDeny
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: plan.IDMap.SetgroupsDeny}
+	}
 	if err := cmd.Start(); err != nil {
 		child.Close()
 		return exitSetup, cloneError(err)
@@ -97,11 +109,13 @@ func run(plan *Plan) (int, error) {
 		return exitSetup, err
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), idmapTimeout)
-	err = userns.Map(ctx, pid, plan.IDMap)
-	cancel()
-	if err != nil {
-		return fail(fmt.Errorf("map user ids: %w", err))
+	if !byRuntime {
+		ctx, cancel := context.WithTimeout(context.Background(), idmapTimeout)
+		err = userns.Map(ctx, pid, plan.IDMap)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("map user ids: %w", err))
+		}
 	}
 	data, err := json.Marshal(plan)
 	if err != nil {
@@ -178,4 +192,12 @@ func cloneError(err error) error {
 		return fmt.Errorf("create namespaces: %w (are user namespaces allowed here? inside a container, its seccomp profile may block them)", err)
 	}
 	return fmt.Errorf("create namespaces: %w", err)
+}
+
+func sysMap(m []userns.IDMap) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, e := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(e.Inside), HostID: int(e.Outside), Size: int(e.Count)}
+	}
+	return out
 }

@@ -62,9 +62,16 @@ type StageError struct {
 	Path   string `json:"path,omitempty"`   // the path it acted on
 	Errno  int    `json:"errno,omitempty"`  // 0 when the failure is not a syscall error
 	Detail string `json:"detail,omitempty"` // flags, expected vs found, a hint
+	// Msg, when set, is the whole message of the original error (which
+	// already names the operation, path and errno); the fields above keep
+	// its structure for errors.Is and for callers that reword it.
+	Msg string `json:"msg,omitempty"`
 }
 
 func (e *StageError) Error() string {
+	if e.Msg != "" {
+		return e.Stage + ": " + e.Msg
+	}
 	var b strings.Builder
 	b.WriteString(e.Stage)
 	b.WriteString(": ")
@@ -100,7 +107,7 @@ func AsStageError(stage string, err error) *StageError {
 	if errors.As(err, &se) {
 		return se
 	}
-	out := &StageError{Stage: stage, Op: err.Error()}
+	out := &StageError{Stage: stage, Op: err.Error(), Msg: err.Error()}
 	var pe *os.PathError
 	var sce *os.SyscallError
 	switch {
@@ -116,11 +123,6 @@ func AsStageError(stage string, err error) *StageError {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		out.Errno = int(errno)
-		if pe == nil && sce == nil {
-			// Keep the context of a wrapped message but drop the errno
-			// text, which Error() prints from Errno.
-			out.Op = strings.TrimSuffix(err.Error(), ": "+errno.Error())
-		}
 	}
 	return out
 }

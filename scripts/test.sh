@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one test command. Run as root (as CI does), it installs what the tests
+# need, runs the root-caller checks, creates the unprivileged test user
+# "jailtest" with a /etc/subuid range when missing, and runs the whole suite
+# as that user: the sandbox is tested rootless. Run as an ordinary user, it
+# runs the suite as that user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+need_pkgs newuidmap:uidmap newgidmap:uidmap
+GO=$(need_go)
+export PATH="$(dirname "$GO"):$PATH"
+
+echo "== static checks"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+if [ "$(id -u)" != 0 ]; then
+	echo "== tests as $(id -un)"
+	exec env JAIL_TEST_MUST_WORK="${CI:+1}" go test -count=1 ./...
+fi
+
+echo "== root caller: the sandbox must not run as host root"
+go test -count=1 -run 'TestRootCaller' ./cmd/jail/
+
+TEST_USER=jailtest
+if ! id "$TEST_USER" >/dev/null 2>&1; then
+	useradd --create-home --shell /bin/bash "$TEST_USER"
+fi
+if ! grep -q "^$TEST_USER:" /etc/subuid; then usermod --add-subuids 100000-165535 "$TEST_USER"; fi
+if ! grep -q "^$TEST_USER:" /etc/subgid; then usermod --add-subgids 100000-165535 "$TEST_USER"; fi
+
+# The user gets its own copy of the tree: the checkout may sit below a
+# directory it cannot enter (/root), and the tests must not write into it.
+work=$(mktemp -d /tmp/jail-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp -a . "$work/src"
+chown -R "$TEST_USER:" "$work"
+chmod 755 "$work"
+
+echo "== tests as $TEST_USER (unprivileged, with a sub-uid range)"
+su -s /bin/bash "$TEST_USER" -c "cd '$work/src' && env PATH='$PATH' JAIL_TEST_MUST_WORK=1 JAIL_TEST_SUBID=1 go test -count=1 ./..."
