@@ -34,6 +34,11 @@ func Compile(p *profile.Profile) (Spec, error) {
 			if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 				link, rerr := os.Readlink(m.Source)
 				if rerr == nil {
+					// A relative link means something else in another
+					// directory: pin it to what it names on the host.
+					if !filepath.IsAbs(link) && filepath.Dir(m.Target) != filepath.Dir(m.Source) {
+						link = filepath.Join(filepath.Dir(m.Source), link)
+					}
 					op.Kind, op.Source = OpSymlink, link
 					spec.Ops = append(spec.Ops, op)
 					continue

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -28,7 +29,9 @@ func (e *MountError) Error() string {
 	}
 	b.WriteString(e.Target)
 	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
 	var detail []string
 	if f := flagNames(e.Op, e.Flags); f != "" {
 		detail = append(detail, f)
@@ -76,8 +79,8 @@ func flagNames(op string, flags uintptr) string {
 			flags &^= f.bit
 		}
 	}
-	if len(names) == 0 {
-		return ""
+	if flags != 0 {
+		names = append(names, "0x"+strconv.FormatUint(uint64(flags), 16))
 	}
 	return strings.Join(names, "|")
 }

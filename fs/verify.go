@@ -66,7 +66,12 @@ func verify(spec Spec, infos []*mountinfo.Info) error {
 			if !found {
 				return &VerifyError{Target: m.Mountpoint, Want: "no mount", Got: m.FSType + " (" + m.Options + ")"}
 			}
+			// A host submount of a writable bind may be locked read-only
+			// by the kernel: require only what the sandbox adds.
 			exp = want{opts: parent.opts}
+			if contains(parent.opts, "rw") {
+				exp.opts = []string{"nosuid", "nodev"}
+			}
 		} else {
 			seen[m.Mountpoint] = true
 			if exp.fstype != "" && m.FSType != exp.fstype {

@@ -127,55 +127,87 @@ func AsStageError(stage string, err error) *StageError {
 	return out
 }
 
-// Send writes m as one packet.
+// chunk bounds one packet: a unix datagram larger than the socket's send
+// buffer (about 208 KiB by default) fails with EMSGSIZE, and a plan that
+// carries files can be larger than that, so a message spans packets.
+const chunk = 32 << 10
+
+// Packet flags, the first byte of every packet.
+const (
+	flagMore  byte = 0
+	flagFinal byte = 1
+)
+
+// Send writes m as one or more packets, the last one flagged final.
 func Send(f *os.File, m Msg) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	fd := int(f.Fd())
+	pkt := make([]byte, 0, chunk+1)
 	for {
-		err = unix.Sendmsg(fd, b, nil, nil, 0)
-		if err != unix.EINTR {
-			break
+		n := min(len(b), chunk)
+		flag := flagMore
+		if n == len(b) {
+			flag = flagFinal
+		}
+		pkt = append(append(pkt[:0], flag), b[:n]...)
+		for {
+			err = unix.Sendmsg(fd, pkt, nil, nil, 0)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			return os.NewSyscallError("sendmsg", err)
+		}
+		b = b[n:]
+		if flag == flagFinal {
+			return nil
 		}
 	}
-	if err != nil {
-		return os.NewSyscallError("sendmsg", err)
-	}
-	return nil
 }
 
-// Recv reads one packet. It returns io.EOF when the peer has closed its end.
+// Recv reads one message. It returns io.EOF when the peer has closed its
+// end before a message began.
 func Recv(f *os.File) (Msg, error) {
 	fd := int(f.Fd())
 	var m Msg
-	// MSG_PEEK|MSG_TRUNC reports the whole packet's length without
-	// consuming it, so any size fits without a fixed buffer.
-	var probe [1]byte
-	n, err := recvRetry(fd, probe[:], unix.MSG_PEEK|unix.MSG_TRUNC)
-	if err != nil {
-		return m, os.NewSyscallError("recvmsg", err)
+	var data []byte
+	buf := make([]byte, chunk+1)
+	for {
+		n, err := recvRetry(fd, buf)
+		if err != nil {
+			return m, os.NewSyscallError("recvmsg", err)
+		}
+		if n == 0 {
+			if data != nil {
+				return m, io.ErrUnexpectedEOF
+			}
+			return m, io.EOF
+		}
+		data = append(data, buf[1:n]...)
+		if buf[0] == flagFinal {
+			break
+		}
 	}
-	if n == 0 {
-		return m, io.EOF
-	}
-	buf := make([]byte, n)
-	if n, err = recvRetry(fd, buf, 0); err != nil {
-		return m, os.NewSyscallError("recvmsg", err)
-	}
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		return m, fmt.Errorf("decode message: %w", err)
 	}
 	return m, nil
 }
 
-func recvRetry(fd int, buf []byte, flags int) (int, error) {
+func recvRetry(fd int, buf []byte) (int, error) {
 	for {
-		n, _, _, _, err := unix.Recvmsg(fd, buf, nil, flags)
-		if err != unix.EINTR {
-			return n, err
+		n, _, flags, _, err := unix.Recvmsg(fd, buf, nil, 0)
+		if err == unix.EINTR {
+			continue
 		}
+		if err == nil && flags&unix.MSG_TRUNC != 0 {
+			return n, errors.New("packet larger than a chunk")
+		}
+		return n, err
 	}
 }
 
