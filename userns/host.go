@@ -35,7 +35,40 @@ func lookupHost(subuidPath, subgidPath string, preflight func() error) (Host, er
 		return Host{}, err
 	}
 	h.HasHelpers = preflight() == nil
+	if len(h.SubUIDs) == 0 || len(h.SubGIDs) == 0 {
+		h.FreeSubID = freeSubID(subuidPath, subgidPath)
+	}
 	return h, nil
+}
+
+// freeSubID finds where a new range could start: above every range of every
+// user in the files, on a 65536 boundary, at least 100000 (useradd's start).
+func freeSubID(paths ...string) uint32 {
+	end := uint64(100000)
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(strings.TrimSpace(line), ":")
+			if len(f) != 3 {
+				continue
+			}
+			start, err1 := strconv.ParseUint(f[1], 10, 32)
+			count, err2 := strconv.ParseUint(f[2], 10, 32)
+			if err1 == nil && err2 == nil && start+count > end {
+				end = start + count
+			}
+		}
+	}
+	if end > 100000 {
+		end = (end + 65535) / 65536 * 65536
+	}
+	if end+65536 > maxID {
+		return 0
+	}
+	return uint32(end)
 }
 
 // readSubID parses one subid file; a missing file has no ranges. Errors name the file.

@@ -200,3 +200,30 @@ func TestCheckUserNSReal(t *testing.T) {
 	// This machine may or may not allow user namespaces; the call must simply not fail to run.
 	_ = CheckUserNS()
 }
+
+func TestFreeSubID(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name     string
+		uid, gid string
+		want     uint32
+	}{
+		{"empty files", "", "", 100000},
+		{"useradd's first range", "alice:100000:65536\n", "alice:100000:65536\n", 196608},
+		{"gid file further", "a:100000:65536\n", "# c\nb:300000:10\nbad line\n", 327680},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := freeSubID(write("u", tc.uid), write("g", tc.gid)); got != tc.want {
+				t.Errorf("freeSubID = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

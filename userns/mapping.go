@@ -34,6 +34,9 @@ type Host struct {
 	SubUIDs    []Range
 	SubGIDs    []Range
 	HasHelpers bool // newuidmap and newgidmap found and setuid-root or with file capabilities
+	// FreeSubID is the start of a 65536-id range no line of /etc/subuid or
+	// /etc/subgid uses, for the hint given to a user without a range (0: 100000).
+	FreeSubID uint32
 }
 
 // Default range for a root caller: used when root has no /etc/subuid (resp. /etc/subgid) entry, so that
@@ -49,9 +52,6 @@ var DefaultRootRange = Range{Start: DefaultRootStart, Count: DefaultRootCount}
 
 // MaxLines is the kernel's limit on the lines of one uid_map or gid_map (340 since Linux 4.15).
 const MaxLines = 340
-
-// hintRange is the range suggested to users without one (what useradd gives the first user).
-const hintRange = "100000-165535"
 
 // Build computes the mapping:
 //   - unprivileged caller with sub-uid AND sub-gid ranges and helpers: inside 0 -> caller's uid (gid likewise),
@@ -141,6 +141,11 @@ func fallbackWarning(h Host, haveU, haveG bool) string {
 		login = `"$(id -un)"`
 	}
 	var problems, fixes []string
+	start := h.FreeSubID
+	if start == 0 {
+		start = 100000 // what useradd gives the first user
+	}
+	hintRange := fmt.Sprintf("%d-%d", start, start+65535)
 	switch {
 	case !haveU && !haveG:
 		problems = append(problems, "no /etc/subuid or /etc/subgid range for "+who)
