@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,7 +26,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var jailBin string // built by TestMain
+var (
+	jailBin   string // built by TestMain
+	helperBin string // a copy of this test binary, run inside as /jailtest
+)
+
+func copyFile(dst string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "__role" {
@@ -36,7 +52,18 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// World-readable, so that a root caller's sandbox (mapped to
+	// unprivileged ids) can run the binaries too.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	jailBin = filepath.Join(dir, "jail")
+	helperBin = filepath.Join(dir, "jailtest")
+	if err := copyFile(helperBin); err != nil {
+		fmt.Fprintln(os.Stderr, "copy test binary:", err)
+		os.Exit(2)
+	}
 	build := exec.Command("go", "build", "-o", jailBin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -73,6 +100,16 @@ func runRole(role string, args []string) int {
 			errors.As(err, &errno)
 			fmt.Println(p, unix.ErrnoName(errno))
 		}
+		return 0
+	case "sigchild": // catch SIGINT, run a child, report how the child ended
+		signal.Notify(make(chan os.Signal, 1), unix.SIGINT)
+		child := exec.Command("sleep", "100")
+		if err := child.Start(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println("ready")
+		fmt.Println("child:", child.Wait())
 		return 0
 	case "lo": // is lo up, and is it the only interface?
 		ifs, _ := os.ReadFile("/proc/net/dev")
@@ -127,6 +164,15 @@ func requireSandbox(t *testing.T) {
 	t.Skip(msg)
 }
 
+// skipRoot skips tests of the caller's own mapping: a root caller is mapped
+// away from root instead, which TestRootCaller checks.
+func skipRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() == 0 {
+		t.Skip("the caller is root: its sandbox is mapped to unprivileged ids (see TestRootCaller)")
+	}
+}
+
 // mustSucceed runs jail and fails the test unless it exits 0.
 func mustSucceed(t *testing.T, args ...string) string {
 	t.Helper()
@@ -155,11 +201,7 @@ func writeProfile(t *testing.T, extra string) string {
 // helperProfile binds this test binary at /jailtest.
 func helperProfile(t *testing.T, extra string) string {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/jailtest\"\n%s", self, extra))
+	return writeProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/jailtest\"\n%s", helperBin, extra))
 }
 
 func TestRunsWithDefaultProfile(t *testing.T) {
@@ -197,6 +239,7 @@ func TestAllNamespacesDiffer(t *testing.T) {
 
 func TestUIDMap(t *testing.T) {
 	requireSandbox(t)
+	skipRoot(t)
 	out := mustSucceed(t, "--", "cat", "/proc/self/uid_map", "/proc/self/gid_map")
 	fields := strings.Fields(out)
 	want := []string{"0", strconv.Itoa(os.Getuid()), "1"}
@@ -329,8 +372,26 @@ func TestSignalsForwarded(t *testing.T) {
 	}
 }
 
+// TestInterruptReachesForegroundChild: Ctrl-C on jail reaches the command's
+// whole process group, as a terminal's would, not just the command.
+func TestInterruptReachesForegroundChild(t *testing.T) {
+	requireSandbox(t)
+	cmd, out := startJail(t, nil, "--profile", helperProfile(t, ""), "--", "/jailtest", "__role", "sigchild")
+	if err := cmd.Process.Signal(unix.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := out.ReadString('\n')
+	if line != "child: signal: interrupt\n" {
+		t.Errorf("after SIGINT to jail: %q, want the command's child interrupted", line)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("jail: %v, want exit 0 (the command caught SIGINT)", err)
+	}
+}
+
 func TestWritableBindOwnedByCaller(t *testing.T) {
 	requireSandbox(t)
+	skipRoot(t)
 	dir := t.TempDir()
 	p := writeProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/out\"\nrw = true\n", dir))
 	mustSucceed(t, "--profile", p, "--", "sh", "-c", "echo hi > /out/f && mkdir /out/d")

@@ -120,7 +120,7 @@ func stage2() (code int) {
 	}
 	go func() {
 		for s := range sigs {
-			_ = unix.Kill(pid, s.(syscall.Signal))
+			_ = unix.Kill(signalTarget(pid, s.(syscall.Signal)), s.(syscall.Signal))
 		}
 	}()
 
@@ -137,6 +137,18 @@ func stage2() (code int) {
 	_ = ipc.Send(sock, exited)
 	// PID 1 exits: the kernel kills everything left in the namespace.
 	return code
+}
+
+// signalTarget is where a forwarded signal goes. The signals a terminal
+// generates go to the command's process group (it leads its own session),
+// as the terminal would have sent them: Ctrl-C stops a shell's foreground
+// child too. The others go to the command alone, as kill(1) sent them.
+func signalTarget(pid int, sig syscall.Signal) int {
+	switch sig {
+	case unix.SIGINT, unix.SIGQUIT, unix.SIGWINCH:
+		return -pid
+	}
+	return pid
 }
 
 // reap waits for every child that ends (orphans are re-parented to PID 1)
