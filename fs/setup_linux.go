@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -58,8 +59,13 @@ func Setup(spec Spec) error {
 		fmt.Sprintf("mode=0755,size=%d", rootSize(spec))); err != nil {
 		return err
 	}
+	root, err := unix.Open(stagingNew, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: stagingNew, Err: err}
+	}
+	defer unix.Close(root)
 	for _, op := range spec.Ops {
-		if err := apply(op); err != nil {
+		if err := apply(root, op); err != nil {
 			return fmt.Errorf("%s (%s %s): %w", op.Where, op.Kind, op.Target, err)
 		}
 	}
@@ -69,7 +75,7 @@ func Setup(spec Spec) error {
 	if err := mount("proc", stagingNew+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
-	if err := setupDev(spec); err != nil {
+	if err := setupDev(root, spec); err != nil {
 		return err
 	}
 	if err := unmount(stagingOld); err != nil {
@@ -107,60 +113,158 @@ func rootSize(spec Spec) uint64 {
 	return size
 }
 
-func apply(op Op) error {
-	dst := stagingNew + op.Target
+// apply executes one operation. Targets are created below the new root
+// without following symlinks (mkdirIn), then opened with openat2 and
+// RESOLVE_NO_SYMLINKS and acted on through that descriptor, so a symlink
+// swapped in between (inside a writable bind, say) cannot redirect a
+// mount or a file out of the new root.
+func apply(root int, op Op) error {
 	switch op.Kind {
 	case OpBind:
-		if err := mountpoint(op.Target, op.IsDir); err != nil {
+		if err := mountpoint(root, op.Target, op.IsDir); err != nil {
 			return err
 		}
 		attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
 		if !op.RW {
 			attr |= unix.MOUNT_ATTR_RDONLY
 		}
-		return bind(stagingOld+op.Source, dst, attr)
+		return bindAt(root, stagingOld+op.Source, op.Target, op.IsDir, attr)
 	case OpTmpfs:
 		if err := mkdirIn(stagingNew, op.Target, 0o755); err != nil {
 			return err
 		}
-		return mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV,
-			fmt.Sprintf("mode=%o,size=%d", op.Mode, op.Size))
+		return tmpfsAt(root, op.Target, op.Size, op.Mode)
 	case OpDir:
 		if err := mkdirIn(stagingNew, op.Target, op.Mode); err != nil {
 			return err
 		}
-		return os.Chmod(dst, fs.FileMode(op.Mode)) // mkdir's mode is filtered by the umask
+		fd, err := openBeneath(root, op.Target, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		// mkdir's mode is filtered by the umask: set it exactly.
+		return pathErr("fchmod", op.Target, unix.Fchmod(fd, op.Mode))
 	case OpSymlink:
-		if err := mkdirIn(stagingNew, filepath.Dir(op.Target), 0o755); err != nil {
+		dir, name, err := parentBeneath(root, op.Target)
+		if err != nil {
 			return err
 		}
-		return os.Symlink(op.Source, dst)
+		defer unix.Close(dir)
+		return pathErr("symlink", op.Target, unix.Symlinkat(op.Source, dir, name))
 	case OpFile:
-		if err := mkdirIn(stagingNew, filepath.Dir(op.Target), 0o755); err != nil {
+		dir, name, err := parentBeneath(root, op.Target)
+		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(dst, []byte(op.Content), fs.FileMode(op.Mode)); err != nil {
+		defer unix.Close(dir)
+		fd, err := unix.Openat(dir, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, op.Mode)
+		if err != nil {
+			return pathErr("create", op.Target, err)
+		}
+		f := os.NewFile(uintptr(fd), op.Target)
+		defer f.Close()
+		if _, err := f.WriteString(op.Content); err != nil {
 			return err
 		}
-		return os.Chmod(dst, fs.FileMode(op.Mode))
+		return pathErr("fchmod", op.Target, unix.Fchmod(fd, op.Mode))
 	}
 	return fmt.Errorf("unknown operation %q", op.Kind)
 }
 
 // mountpoint creates what a bind needs to land on: a directory, or an
 // empty file when the source is not a directory.
-func mountpoint(target string, dir bool) error {
+func mountpoint(root int, target string, dir bool) error {
 	if dir {
 		return mkdirIn(stagingNew, target, 0o755)
 	}
-	if err := mkdirIn(stagingNew, filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(stagingNew+target, os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	parent, name, err := parentBeneath(root, target)
 	if err != nil {
 		return err
 	}
-	return f.Close()
+	defer unix.Close(parent)
+	fd, err := unix.Openat(parent, name, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return pathErr("create", target, err)
+	}
+	return unix.Close(fd)
+}
+
+// openBeneath opens path (absolute, inside the sandbox) below the new root
+// without following any symlink and without leaving the root.
+func openBeneath(root int, path string, flags int) (int, error) {
+	rel := strings.TrimPrefix(path, "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(root, rel, &unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		if err == unix.ELOOP {
+			return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("path contains a symlink; refusing to follow it")}
+		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+// parentBeneath opens the directory holding path, for the *at calls.
+func parentBeneath(root int, path string) (int, string, error) {
+	if err := mkdirIn(stagingNew, filepath.Dir(path), 0o755); err != nil {
+		return -1, "", err
+	}
+	fd, err := openBeneath(root, filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY)
+	return fd, filepath.Base(path), err
+}
+
+// tmpfsAt creates a tmpfs with the new mount API and attaches it at target,
+// through a descriptor: no path is resolved at mount time.
+func tmpfsAt(root int, target string, size uint64, mode uint32) error {
+	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return &MountError{Op: "fsopen", Source: "tmpfs", Target: target, Err: err}
+	}
+	defer unix.Close(fsfd)
+	for _, kv := range [][2]string{{"size", strconv.FormatUint(size, 10)}, {"mode", strconv.FormatUint(uint64(mode), 8)}} {
+		if err := unix.FsconfigSetString(fsfd, kv[0], kv[1]); err != nil {
+			return &MountError{Op: "fsconfig", Source: "tmpfs", Target: target, Data: kv[0] + "=" + kv[1], Err: err}
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return &MountError{Op: "fsconfig", Source: "tmpfs", Target: target, Err: err}
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return &MountError{Op: "fsmount", Source: "tmpfs", Target: target, Err: err}
+	}
+	defer unix.Close(mfd)
+	return attach(root, mfd, "tmpfs", target, true)
+}
+
+// attach moves the detached mount mfd onto target below root.
+func attach(root, mfd int, source, target string, dir bool) error {
+	flags := unix.O_PATH
+	if dir {
+		flags |= unix.O_DIRECTORY
+	}
+	tfd, err := openBeneath(root, target, flags)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	if err := unix.MoveMount(mfd, "", tfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return &MountError{Op: "move_mount", Source: source, Target: target, Err: err}
+	}
+	return nil
+}
+
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
 }
 
 // mkdirIn creates path (absolute, inside the sandbox) below root, one
@@ -204,7 +308,7 @@ func unwrapErrno(err error) error {
 // setupDev builds a minimal /dev: a tmpfs holding bind mounts of the host's
 // harmless device nodes (device nodes cannot be created in a user
 // namespace), a private devpts instance, /dev/shm and the usual links.
-func setupDev(spec Spec) error {
+func setupDev(root int, spec Spec) error {
 	dev := stagingNew + "/dev"
 	if err := mkdirIn(stagingNew, "/dev", 0o755); err != nil {
 		return err
@@ -213,11 +317,11 @@ func setupDev(spec Spec) error {
 		return err
 	}
 	for _, name := range Devices {
-		if err := mountpoint("/dev/"+name, false); err != nil {
+		if err := mountpoint(root, "/dev/"+name, false); err != nil {
 			return err
 		}
 		// No MOUNT_ATTR_NODEV here, or the nodes could not be opened.
-		if err := bind(stagingOld+"/dev/"+name, dev+"/"+name, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		if err := bindAt(root, stagingOld+"/dev/"+name, "/dev/"+name, false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
 			return err
 		}
 	}
@@ -245,25 +349,23 @@ func setupDev(spec Spec) error {
 	return nil
 }
 
-// bind clones the tree at src (recursively, with its submounts), sets attr
-// on every mount of the clone, and attaches it at dst. Setting attributes on
-// the detached clone before it is attached means the tree is never visible
-// writable, and mount_setattr only adds flags, so the flags the kernel locked
-// on mounts inherited from the host (nosuid, noexec, atime) are kept without
-// the read-back-and-add-again arithmetic that MS_REMOUNT needs.
-func bind(src, dst string, attr uint64) error {
+// bindAt clones the tree at src (recursively, with its submounts), sets
+// attr on every mount of the clone, and attaches it at target below root.
+// Setting attributes on the detached clone before it is attached means the
+// tree is never visible writable, and mount_setattr only adds flags, so the
+// flags the kernel locked on mounts inherited from the host (nosuid, noexec,
+// atime) are kept without the read-back-and-add-again arithmetic that
+// MS_REMOUNT needs.
+func bindAt(root int, src, target string, dir bool, attr uint64) error {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return &MountError{Op: "open_tree", Target: strings.TrimPrefix(src, stagingOld), Err: err}
 	}
 	defer unix.Close(fd)
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attr}); err != nil {
-		return &MountError{Op: "mount_setattr", Target: strings.TrimPrefix(dst, stagingNew), Flags: uintptr(attr), Err: err}
+		return &MountError{Op: "mount_setattr", Target: target, Flags: uintptr(attr), Err: err}
 	}
-	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return &MountError{Op: "move_mount", Source: strings.TrimPrefix(src, stagingOld), Target: strings.TrimPrefix(dst, stagingNew), Err: err}
-	}
-	return nil
+	return attach(root, fd, strings.TrimPrefix(src, stagingOld), target, dir)
 }
 
 // setattr sets attributes on the mount at path (not its submounts).

@@ -23,6 +23,9 @@ func stage3() int {
 	// execve from this same thread is what makes them the command's.
 	runtime.LockOSThread()
 	sock := os.NewFile(syncFD, "sync")
+	if err := ipc.Send(sock, ipc.Msg{Type: ipc.TypeReady}); err != nil {
+		return exitSetup
+	}
 	m, err := ipc.Recv(sock)
 	if err != nil {
 		return exitSetup
@@ -47,9 +50,6 @@ func stage3() int {
 // otherwise); no_new_privs, so no setuid binary or file capability can give
 // anything back; then every fd but 0-2 marked close-on-exec.
 func execCommand(spec *ExecSpec) (int, error) {
-	if err := os.Chdir(spec.Cwd); err != nil {
-		return exitSetup, err
-	}
 	if spec.Setgroups {
 		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
 			return exitSetup, os.NewSyscallError("setgroups", e)
@@ -71,6 +71,11 @@ func execCommand(spec *ExecSpec) (int, error) {
 	var data [2]unix.CapUserData
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return exitSetup, os.NewSyscallError("capset", err)
+	}
+	// With the command's own rights: a directory it could not enter
+	// itself is an error, not a favour of CAP_DAC_OVERRIDE.
+	if err := os.Chdir(spec.Cwd); err != nil {
+		return exitSetup, err
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return exitSetup, os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -51,6 +52,28 @@ func stage2() (code int) {
 	// namespace unshared below applies to the children of this thread only,
 	// and stage 3 must be forked from it.
 	runtime.LockOSThread()
+	// Every catchable signal is taken from the start: before the command
+	// runs, a forwarded one (from stage 0) ends the set-up; after, it goes
+	// to the command; the others are dropped.
+	var command atomic.Int64
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, catchable()...)
+	go func() {
+		for s := range sigs {
+			sig := s.(syscall.Signal)
+			if !forwards(sig) {
+				continue
+			}
+			pid := int(command.Load())
+			if pid == 0 {
+				if sig != unix.SIGWINCH {
+					os.Exit(128 + int(sig))
+				}
+				continue
+			}
+			_ = unix.Kill(signalTarget(pid, sig), sig)
+		}
+	}()
 	sock := os.NewFile(syncFD, "sync")
 	fail := func(stage string, err error) int {
 		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: ipc.AsStageError(stage, err)})
@@ -94,6 +117,20 @@ func stage2() (code int) {
 		}
 	}()
 
+	// CLONE_NEWTIME cannot be given to clone: unshare it here, on this
+	// thread, before any process is inside, so stage 3 is the first.
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return fail("time", os.NewSyscallError("unshare(CLONE_NEWTIME)", err))
+	}
+	// Stage 3 starts before the new root exists: its binary and libraries
+	// load from the host's root, so a profile need not carry a loader or a
+	// libc for jail, and nothing from the sandbox's tree runs with
+	// privileges; its runtime starts while the root is built; and
+	// pivot_root moves it into the new root along with this process.
+	shim, err := forkStage3()
+	if err != nil {
+		return fail("exec", err)
+	}
 	if err := fs.Setup(plan.FS); err != nil {
 		return fail("fs", err)
 	}
@@ -103,28 +140,23 @@ func stage2() (code int) {
 	if err := loopbackUp(); err != nil {
 		return fail("net", err)
 	}
-	// CLONE_NEWTIME cannot be given to clone: unshare it here, on this
-	// thread, before any process is inside, so stage 3 is the first.
-	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return fail("time", os.NewSyscallError("unshare(CLONE_NEWTIME)", err))
-	}
-
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
-	pid, execFailure, err := startStage3(&plan.Exec)
+	// From here signals go to stage 3, which becomes the command: one that
+	// arrives before its execve ends it as it would end the command.
+	command.Store(int64(shim.pid))
+	execFailure, err := shim.start(&plan.Exec)
 	if err != nil {
 		return fail("exec", err)
 	}
 	if execFailure != nil {
 		_ = ipc.Send(sock, *execFailure)
+	} else {
+		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeStarted})
 	}
-	go func() {
-		for s := range sigs {
-			_ = unix.Kill(signalTarget(pid, s.(syscall.Signal)), s.(syscall.Signal))
-		}
-	}()
 
-	status := reap(pid)
+	status, err := reap(shim.pid)
+	if err != nil {
+		return fail("init", err)
+	}
 	exited := ipc.Msg{Type: ipc.TypeExited}
 	switch {
 	case status.Signaled():
@@ -137,6 +169,32 @@ func stage2() (code int) {
 	_ = ipc.Send(sock, exited)
 	// PID 1 exits: the kernel kills everything left in the namespace.
 	return code
+}
+
+// catchable lists every signal PID 1 takes itself. A PID 1 receives from
+// inside its namespace only the signals it has handlers for, and the Go
+// runtime has handlers for all: without this, a "kill -ABRT 1" from the
+// command would crash the init with a goroutine dump. Caught signals are
+// forwarded (the ones in forwarded) or dropped.
+func catchable() []os.Signal {
+	var sigs []os.Signal
+	for s := syscall.Signal(1); s < 32; s++ {
+		switch s {
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG:
+			continue
+		}
+		sigs = append(sigs, s)
+	}
+	return sigs
+}
+
+func forwards(sig syscall.Signal) bool {
+	for _, f := range forwarded {
+		if f == sig {
+			return true
+		}
+	}
+	return false
 }
 
 // signalTarget is where a forwarded signal goes. The signals a terminal
@@ -153,28 +211,36 @@ func signalTarget(pid int, sig syscall.Signal) int {
 
 // reap waits for every child that ends (orphans are re-parented to PID 1)
 // until the command itself ends, and returns its status.
-func reap(pid int) unix.WaitStatus {
+func reap(pid int) (unix.WaitStatus, error) {
 	for {
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(-1, &ws, 0, nil)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || got == pid {
-			return ws
+		if err != nil {
+			return ws, os.NewSyscallError("wait4", err)
+		}
+		if got == pid {
+			return ws, nil
 		}
 	}
 }
 
-// startStage3 forks the exec shim into a new cgroup namespace and a new
-// session, sends it the exec spec, and waits for its verdict: EOF on the
-// close-on-exec socket means execve succeeded, a message means it did not.
-func startStage3(spec *ExecSpec) (int, *ipc.Msg, error) {
+// shim is stage 3, forked and waiting for its exec spec.
+type shim struct {
+	pid  int
+	sock *os.File
+}
+
+// forkStage3 forks the exec shim into a new cgroup namespace and a new
+// session. It waits for the exec spec on its socket.
+func forkStage3() (*shim, error) {
 	parent, child, err := ipc.Pair()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	defer parent.Close()
+	defer child.Close()
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"jail", stage3Arg}, &syscall.ProcAttr{
 		Env:   []string{},
 		Files: []uintptr{0, 1, 2, child.Fd()},
@@ -188,25 +254,40 @@ func startStage3(spec *ExecSpec) (int, *ipc.Msg, error) {
 			Pdeathsig: unix.SIGKILL,
 		},
 	})
-	child.Close()
 	if err != nil {
-		return 0, nil, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: err}
+		parent.Close()
+		return nil, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: err}
 	}
+	// Wait until it runs: a dynamically linked jail loads its libraries
+	// after execve returns, and they must come from the host's root, not
+	// from the staging root that the first pivot_root puts in place.
+	s := &shim{pid: pid, sock: parent}
+	if m, err := ipc.Recv(parent); err != nil || m.Type != ipc.TypeReady {
+		parent.Close()
+		return nil, fmt.Errorf("exec shim did not start: %v", err)
+	}
+	return s, nil
+}
+
+// start sends the exec spec and waits for the verdict: EOF on the
+// close-on-exec socket means execve succeeded, a message means it did not.
+func (s *shim) start(spec *ExecSpec) (*ipc.Msg, error) {
+	defer s.sock.Close()
 	data, err := json.Marshal(spec)
 	if err != nil {
-		return pid, nil, err
+		return nil, err
 	}
-	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeExec, Data: data}); err != nil {
-		return pid, nil, err
+	if err := ipc.Send(s.sock, ipc.Msg{Type: ipc.TypeExec, Data: data}); err != nil {
+		return nil, err
 	}
-	m, err := ipc.Recv(parent)
+	m, err := ipc.Recv(s.sock)
 	if errors.Is(err, io.EOF) {
-		return pid, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return pid, nil, err
+		return nil, err
 	}
-	return pid, &m, nil
+	return &m, nil
 }
 
 // loopbackUp brings up lo, the only interface of the new network namespace.

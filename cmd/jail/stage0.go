@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -52,14 +53,21 @@ func (e *execError) Unwrap() error { return e.err }
 // run is stage 0: it starts the sandbox's init in new namespaces, maps its
 // ids, hands it the plan and supervises it. It returns the exit code.
 func run(plan *Plan) (int, error) {
+	// Descriptors jail inherited (a shell's or a CI runner's leaks) are not
+	// close-on-exec; make them so, or the sandbox's init would hold them.
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return exitSetup, os.NewSyscallError("close_range", err)
+	}
 	parent, child, err := ipc.Pair()
 	if err != nil {
 		return exitSetup, err
 	}
 	defer parent.Close()
 
-	// Relay signals from the moment the sandbox exists; before the init
-	// has its handlers, a relayed signal is simply ignored by a PID 1.
+	// Signals are caught from the start and relayed to the sandbox's init.
+	// Before the command runs, the init (or, earlier, the Go runtime's
+	// default action) ends the set-up and jail exits 128+N; after, the init
+	// relays the signal to the command.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
@@ -142,15 +150,20 @@ func run(plan *Plan) (int, error) {
 	}()
 
 	var (
-		result   *ipc.Msg
-		stageErr error
+		result    *ipc.Msg
+		stageErr  error
+		relayed   syscall.Signal // the last signal relayed
+		relayedOK bool           // ... and it may end the set-up
 	)
 	for waiting := true; waiting; {
 		select {
 		case s := <-sigs:
-			_ = unix.Kill(pid, s.(syscall.Signal))
+			relayed = s.(syscall.Signal)
+			relayedOK = relayed != unix.SIGWINCH
+			_ = unix.Kill(pid, relayed)
 		case m := <-msgs:
 			switch m.Type {
+			case ipc.TypeStarted:
 			case ipc.TypeError:
 				stageErr = &setupError{fmt.Errorf("sandbox setup: %w", m.Err)}
 			case ipc.TypeExecFailed:
@@ -169,6 +182,9 @@ func run(plan *Plan) (int, error) {
 	waitErr := cmd.Wait()
 
 	switch {
+	case result == nil && stageErr == nil && relayedOK:
+		// A signal ended the set-up: report it as the shell would.
+		return 128 + int(relayed), nil
 	case stageErr != nil:
 		var ee *execError
 		if errors.As(stageErr, &ee) {

@@ -15,7 +15,8 @@
 //	  Recv  ◀── {exec-failed} (command not found / not executable)
 //	  Recv  ◀── {exited} (the command ended; stage 2 exits with its status)
 //
-// Stage 2 to stage 3 uses a second pair the same way: stage 2 sends {exec};
+// Stage 2 to stage 3 uses a second pair the same way: stage 3 says {ready}
+// once its runtime runs (before the root is built); stage 2 sends {exec};
 // stage 3 answers {exec-failed} or nothing, and EOF on the close-on-exec
 // socket tells stage 2 that execve succeeded.
 package ipc
@@ -39,6 +40,8 @@ const (
 	TypeExec       = "exec"
 	TypeError      = "error"
 	TypeExecFailed = "exec-failed"
+	TypeStarted    = "started"
+	TypeReady      = "ready"
 	TypeExited     = "exited"
 )
 
@@ -178,6 +181,10 @@ func Recv(f *os.File) (Msg, error) {
 	buf := make([]byte, chunk+1)
 	for {
 		n, err := recvRetry(fd, buf)
+		if errors.Is(err, unix.ECONNRESET) {
+			// The peer closed with data unread: as good as EOF.
+			n, err = 0, nil
+		}
 		if err != nil {
 			return m, os.NewSyscallError("recvmsg", err)
 		}
