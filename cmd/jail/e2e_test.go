@@ -561,3 +561,70 @@ func TestRootCaller(t *testing.T) {
 		t.Errorf("file written as sandbox root is owned by host uid %d, want %s", st.Uid, fields[1])
 	}
 }
+
+// TestFileEntryDoesNotFollowSymlinks: a symlink planted in a writable bind
+// (an untrusted checkout, say) must not redirect a profile's file entry
+// to a host file.
+func TestFileEntryDoesNotFollowSymlinks(t *testing.T) {
+	requireSandbox(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("original\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proj := filepath.Join(dir, "proj")
+	if err := os.Mkdir(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// During set-up the host root is at /oldroot; also try a plain path.
+	for i, target := range []string{"/oldroot" + victim, victim} {
+		if err := os.Symlink(target, filepath.Join(proj, fmt.Sprint("link", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		p := writeProfile(t, fmt.Sprintf(`[[mount]]
+type = "bind"
+source = %q
+target = "/src"
+rw = true
+
+[[mount]]
+type = "file"
+target = "/src/link%d"
+content = "PWNED\n"
+`, proj, i))
+		r := jail(t, "--profile", p, "--", "true")
+		if r.code != 125 || !strings.Contains(r.stderr, "/src/link") {
+			t.Errorf("file entry over a symlink: exit %d, stderr %q; want 125 naming /src/link%d", r.code, r.stderr, i)
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "original\n" {
+		t.Fatalf("host file overwritten through a symlink: %q", b)
+	}
+}
+
+// TestInitSurvivesSignalsFromInside: the command cannot crash PID 1.
+func TestInitSurvivesSignalsFromInside(t *testing.T) {
+	requireSandbox(t)
+	out := mustSucceed(t, "--", "sh", "-c", "for s in ABRT SEGV BUS TRAP SYS TERM INT HUP USR1 ALRM; do kill -$s 1; done; sleep 0.2; echo alive")
+	if out != "alive\n" {
+		t.Errorf("got %q, want the command to outlive its signals to PID 1", out)
+	}
+}
+
+// TestJailNeedsNothingFromTheProfile: jail's own stages do not load
+// anything from the sandbox's tree, so a profile without a loader or libc
+// fails only at the command's execve, with the command's name.
+func TestJailNeedsNothingFromTheProfile(t *testing.T) {
+	requireSandbox(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bare.toml")
+	if err := os.WriteFile(p, []byte("[[mount]]\ntype = \"bind\"\nsource = \"/usr\"\ntarget = \"/usr\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := jail(t, "--profile", p, "--", "/usr/bin/true")
+	if r.code != 127 || !strings.Contains(r.stderr, "/usr/bin/true") {
+		t.Errorf("exit %d, stderr %q; want 127 from the command's own execve", r.code, r.stderr)
+	}
+}

@@ -52,28 +52,12 @@ func stage2() (code int) {
 	// namespace unshared below applies to the children of this thread only,
 	// and stage 3 must be forked from it.
 	runtime.LockOSThread()
-	// Every catchable signal is taken from the start: before the command
-	// runs, a forwarded one (from stage 0) ends the set-up; after, it goes
-	// to the command; the others are dropped.
+	// Every catchable signal is taken and dropped: a PID 1 receives from
+	// inside its namespace only the signals it handles, and the Go runtime
+	// handles all, so without this the command could crash the init with
+	// "kill -ABRT 1". What the init relays comes from stage 0 as messages.
+	signal.Notify(make(chan os.Signal, 1), catchable()...)
 	var command atomic.Int64
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, catchable()...)
-	go func() {
-		for s := range sigs {
-			sig := s.(syscall.Signal)
-			if !forwards(sig) {
-				continue
-			}
-			pid := int(command.Load())
-			if pid == 0 {
-				if sig != unix.SIGWINCH {
-					os.Exit(128 + int(sig))
-				}
-				continue
-			}
-			_ = unix.Kill(signalTarget(pid, sig), sig)
-		}
-	}()
 	sock := os.NewFile(syncFD, "sync")
 	fail := func(stage string, err error) int {
 		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: ipc.AsStageError(stage, err)})
@@ -107,12 +91,24 @@ func stage2() (code int) {
 	if plan.Version != planVersion {
 		return fail("init", fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion))
 	}
-	// If stage 0 dies from now on, the socket reads EOF: end the sandbox
-	// (the parent-death signal covers most cases, this covers the race).
+	// Relay the signals stage 0 sends: to the command once it exists,
+	// before that as the end of the set-up. If stage 0 dies, the socket
+	// reads EOF: end the sandbox (the parent-death signal covers most
+	// cases, this covers the race).
 	go func() {
 		for {
-			if _, err := ipc.Recv(sock); err != nil {
+			m, err := ipc.Recv(sock)
+			if err != nil {
 				os.Exit(exitSetup)
+			}
+			sig := syscall.Signal(m.Signal)
+			if m.Type != ipc.TypeSignal || sig == 0 {
+				continue
+			}
+			if pid := int(command.Load()); pid != 0 {
+				_ = unix.Kill(signalTarget(pid, sig), sig)
+			} else if sig != unix.SIGWINCH {
+				os.Exit(128 + int(sig))
 			}
 		}
 	}()
@@ -171,11 +167,7 @@ func stage2() (code int) {
 	return code
 }
 
-// catchable lists every signal PID 1 takes itself. A PID 1 receives from
-// inside its namespace only the signals it has handlers for, and the Go
-// runtime has handlers for all: without this, a "kill -ABRT 1" from the
-// command would crash the init with a goroutine dump. Caught signals are
-// forwarded (the ones in forwarded) or dropped.
+// catchable lists every signal the Go runtime would act on.
 func catchable() []os.Signal {
 	var sigs []os.Signal
 	for s := syscall.Signal(1); s < 32; s++ {
@@ -186,15 +178,6 @@ func catchable() []os.Signal {
 		sigs = append(sigs, s)
 	}
 	return sigs
-}
-
-func forwards(sig syscall.Signal) bool {
-	for _, f := range forwarded {
-		if f == sig {
-			return true
-		}
-	}
-	return false
 }
 
 // signalTarget is where a forwarded signal goes. The signals a terminal

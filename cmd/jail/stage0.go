@@ -64,10 +64,11 @@ func run(plan *Plan) (int, error) {
 	}
 	defer parent.Close()
 
-	// Signals are caught from the start and relayed to the sandbox's init.
-	// Before the command runs, the init (or, earlier, the Go runtime's
-	// default action) ends the set-up and jail exits 128+N; after, the init
-	// relays the signal to the command.
+	// Signals are caught from the start and relayed to the sandbox's init
+	// as messages, not as signals: the init then acts only on what jail
+	// relays, never on a signal the command sends to PID 1. Before the
+	// command runs, a relayed signal ends the set-up and jail exits 128+N;
+	// after, the init relays it to the command.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
@@ -160,7 +161,7 @@ func run(plan *Plan) (int, error) {
 		case s := <-sigs:
 			relayed = s.(syscall.Signal)
 			relayedOK = relayed != unix.SIGWINCH
-			_ = unix.Kill(pid, relayed)
+			_ = ipc.Send(parent, ipc.Msg{Type: ipc.TypeSignal, Signal: int(relayed)})
 		case m := <-msgs:
 			switch m.Type {
 			case ipc.TypeStarted:

@@ -11,8 +11,11 @@
 //	  Send {idmap-done}                ──▶   execve(/proc/self/exe) → stage 2, full caps
 //	  Send {plan}                      ──▶   mounts, pivot_root, hostname, lo, time ns
 //	                                         fork stage 3 ──▶ rlimits, NNP, caps, execve
+//	  Send {signal}                    ──▶   a signal jail got: relayed to the
+//	                                         command, or ends the set-up
 //	  Recv  ◀── {error} (set-up failed, then stage 2 exits 125)
 //	  Recv  ◀── {exec-failed} (command not found / not executable)
+//	  Recv  ◀── {started} (the command runs)
 //	  Recv  ◀── {exited} (the command ended; stage 2 exits with its status)
 //
 // Stage 2 to stage 3 uses a second pair the same way: stage 3 says {ready}
@@ -42,6 +45,7 @@ const (
 	TypeExecFailed = "exec-failed"
 	TypeStarted    = "started"
 	TypeReady      = "ready"
+	TypeSignal     = "signal"
 	TypeExited     = "exited"
 )
 
