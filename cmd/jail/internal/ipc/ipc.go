@@ -1,6 +1,7 @@
 // Package ipc carries messages between jail's stages over a SOCK_SEQPACKET
-// socket pair: one JSON document per packet, so a message is never split or
-// merged with the next one, and EOF means the other side is gone.
+// socket pair: one JSON document per message, in packets whose first byte
+// says whether more follow (see Send), so messages keep their boundaries
+// whatever their size, and EOF means the other side is gone.
 //
 // The handshake, stage by stage (stage 0 is `jail` on the host, stage 1/2 is
 // the sandbox's PID 1 before and after its re-exec, stage 3 is the exec shim):
@@ -9,8 +10,9 @@
 //	  clone(NEWUSER|NEWNS|NEWPID|...) ──▶   blocks in Recv
 //	  newgidmap / newuidmap PID
 //	  Send {idmap-done}                ──▶   execve(/proc/self/exe) → stage 2, full caps
-//	  Send {plan}                      ──▶   mounts, pivot_root, hostname, lo, time ns
-//	                                         fork stage 3 ──▶ rlimits, NNP, caps, execve
+//	  Send {plan}                      ──▶   time ns, fork stage 3 (waits for {exec}),
+//	                                         mounts, pivot_root, hostname, lo,
+//	                                         {exec} ──▶ stage 3: caps, NNP, execve
 //	  Send {signal}                    ──▶   a signal jail got: relayed to the
 //	                                         command, or ends the set-up
 //	  Recv  ◀── {error} (set-up failed, then stage 2 exits 125)
