@@ -628,3 +628,67 @@ func TestJailNeedsNothingFromTheProfile(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 127 from the command's own execve", r.code, r.stderr)
 	}
 }
+
+// TestUnprivilegedUserInside: the profile can run the command as a
+// non-root id of the mapped range; it lands in the sub-uid range outside.
+func TestUnprivilegedUserInside(t *testing.T) {
+	requireSandbox(t)
+	skipRoot(t)
+	if os.Getenv("JAIL_TEST_SUBID") != "1" {
+		t.Skip("needs a /etc/subuid range (JAIL_TEST_SUBID=1)")
+	}
+	p := writeProfile(t, "")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = 1000\ngid = 1000", 1))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := startJail(t, nil, "--profile", p, "--", "sh", "-c", "echo ready; id -u; id -g; grep Cap /proc/self/status; sleep 10")
+	var lines []string
+	for range 7 {
+		l, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	if lines[0] != "1000" || lines[1] != "1000" {
+		t.Errorf("ids inside: %v, want 1000 1000", lines[:2])
+	}
+	for _, l := range lines[2:] {
+		if k, v, _ := strings.Cut(l, ":"); strings.TrimSpace(v) != "0000000000000000" {
+			t.Errorf("%s = %s, want no capabilities", k, strings.TrimSpace(v))
+		}
+	}
+	// On the host the command's uid is in the caller's sub-uid range.
+	for range 100 {
+		if hostUIDOf(t, cmd.Process.Pid, "sleep") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("did not find the command's sleep on the host")
+}
+
+// hostUIDOf checks the host uid of the process called name below pid.
+func hostUIDOf(t *testing.T, parent int, name string) bool {
+	t.Helper()
+	for _, pid := range descendants(parent) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil || !strings.Contains(string(b), "Name:\t"+name+"\n") {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
+				if uid, _ := strconv.Atoi(f[1]); uid == os.Getuid() || uid < 65536 {
+					t.Errorf("command's host uid %d, want one from the sub-uid range", uid)
+				}
+				return true
+			}
+		}
+	}
+	return false
+}
