@@ -7,3 +7,8 @@ require (
 	github.com/moby/sys/mountinfo v0.7.3
 	golang.org/x/sys v0.49.0
 )
+
+require (
+	github.com/seccomp/libseccomp-golang v0.11.1 // indirect
+	golang.org/x/net v0.62.0 // indirect
+)
