@@ -78,6 +78,9 @@ func Setup(spec Spec) error {
 	if err := setupDev(root, spec); err != nil {
 		return err
 	}
+	if err := maskProc(root); err != nil {
+		return err
+	}
 	if err := unmount(stagingOld); err != nil {
 		return err
 	}
@@ -222,6 +225,10 @@ func parentBeneath(root int, path string) (int, string, error) {
 // tmpfsAt creates a tmpfs with the new mount API and attaches it at target,
 // through a descriptor: no path is resolved at mount time.
 func tmpfsAt(root int, target string, size uint64, mode uint32) error {
+	return tmpfsAtAttr(root, target, size, mode, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+}
+
+func tmpfsAtAttr(root int, target string, size uint64, mode uint32, attr int) error {
 	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return &MountError{Op: "fsopen", Source: "tmpfs", Target: target, Err: err}
@@ -235,7 +242,7 @@ func tmpfsAt(root int, target string, size uint64, mode uint32) error {
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return &MountError{Op: "fsconfig", Source: "tmpfs", Target: target, Err: err}
 	}
-	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attr)
 	if err != nil {
 		return &MountError{Op: "fsmount", Source: "tmpfs", Target: target, Err: err}
 	}
@@ -399,6 +406,52 @@ func unmount(target string) error {
 func pivot(newroot, putold string) error {
 	if err := unix.PivotRoot(newroot, putold); err != nil {
 		return &MountError{Op: "pivot_root", Source: newroot, Target: putold, Err: err}
+	}
+	return nil
+}
+
+// Parts of /proc the command has no business with. The sandbox's proc is
+// its own PID namespace's, but some files still describe the host (kernel
+// memory, keys, timers, hardware) or control it; jail hides or freezes them
+// as the container runtimes do.
+var (
+	// ProcReadOnly are made read-only (bind-mounted onto themselves).
+	ProcReadOnly = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	// ProcMaskedFiles get /dev/null mounted over them.
+	ProcMaskedFiles = []string{"/proc/kcore", "/proc/keys", "/proc/key-users", "/proc/latency_stats",
+		"/proc/sched_debug", "/proc/timer_list", "/proc/timer_stats"}
+	// ProcMaskedDirs get an empty read-only tmpfs over them.
+	ProcMaskedDirs = []string{"/proc/acpi", "/proc/scsi"}
+)
+
+// maskProc applies ProcReadOnly, ProcMaskedFiles and ProcMaskedDirs to the
+// paths that exist on this kernel.
+func maskProc(root int) error {
+	const ro = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+	for _, p := range ProcReadOnly {
+		fi, err := os.Lstat(stagingNew + p)
+		if err != nil {
+			continue
+		}
+		if err := bindAt(root, stagingNew+p, p, fi.IsDir(), ro); err != nil {
+			return err
+		}
+	}
+	for _, p := range ProcMaskedFiles {
+		if _, err := os.Lstat(stagingNew + p); err != nil {
+			continue
+		}
+		if err := bindAt(root, stagingNew+"/dev/null", p, false, ro); err != nil {
+			return err
+		}
+	}
+	for _, p := range ProcMaskedDirs {
+		if _, err := os.Lstat(stagingNew + p); err != nil {
+			continue
+		}
+		if err := tmpfsAtAttr(root, p, 4096, 0o555, ro); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -19,9 +19,10 @@ func Verify(spec Spec) error {
 
 // want is what one mountpoint must look like.
 type want struct {
-	fstype  string   // "" for any (a bind keeps its source's type)
-	opts    []string // per-mount options that must be present
-	subtree bool     // submounts below it are expected (a recursive bind)
+	fstype   string   // "" for any (a bind keeps its source's type)
+	opts     []string // per-mount options that must be present
+	subtree  bool     // submounts below it are expected (a recursive bind)
+	optional bool     // it may be absent
 }
 
 // expected lists the mountpoints Setup creates, in the sandbox's view.
@@ -35,6 +36,11 @@ func expected(spec Spec) map[string]want {
 	}
 	for _, d := range Devices {
 		w["/dev/"+d] = want{opts: []string{"nosuid", "noexec"}}
+	}
+	// The /proc masks exist only where the kernel has the path: they are
+	// optional, but when present they must be read-only.
+	for _, p := range append(append(append([]string{}, ProcReadOnly...), ProcMaskedFiles...), ProcMaskedDirs...) {
+		w[p] = want{opts: []string{"ro", "nosuid", "nodev", "noexec"}, optional: true}
 	}
 	for _, op := range spec.Ops {
 		switch op.Kind {
@@ -85,8 +91,8 @@ func verify(spec Spec, infos []*mountinfo.Info) error {
 			}
 		}
 	}
-	for target := range w {
-		if !seen[target] {
+	for target, exp := range w {
+		if !seen[target] && !exp.optional {
 			return &VerifyError{Target: target, Want: "a mount", Got: "none"}
 		}
 	}

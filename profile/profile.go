@@ -33,7 +33,8 @@ type Profile struct {
 	User        User    `toml:"user" json:"user"`
 	Env         Env     `toml:"env" json:"env"`
 	Mounts      []Mount `toml:"mount" json:"mounts"` // [[mount]] entries, in order
-	File        string  `toml:"-" json:"-"`          // file name given to Parse, for messages
+	Seccomp     Seccomp `toml:"seccomp" json:"seccomp"`
+	File        string  `toml:"-" json:"-"` // file name given to Parse, for messages
 
 	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
 }
@@ -49,6 +50,49 @@ type User struct {
 type Env struct {
 	Keep []string          `toml:"keep" json:"keep"` // names of caller env vars passed through if set
 	Set  map[string]string `toml:"set" json:"set"`   // variables set explicitly (win over Keep)
+}
+
+// Seccomp is the [seccomp] section: a named base policy and rules on top.
+// The names (syscalls, actions, errnos, architectures) are checked by
+// package seccomp when jail compiles the filter, with this file's lines.
+type Seccomp struct {
+	Base          string        `toml:"base" json:"base"`                               // "default" (the default), "judge" or "none"
+	DefaultAction string        `toml:"default_action" json:"default_action,omitempty"` // "" keeps the base's
+	DefaultErrno  string        `toml:"default_errno" json:"default_errno,omitempty"`
+	AllowArch     []string      `toml:"allow_arch" json:"allow_arch,omitempty"` // ABIs allowed besides the native one
+	Rules         []SeccompRule `toml:"rule" json:"rules,omitempty"`            // [[seccomp.rule]]
+}
+
+// SeccompRule is one [[seccomp.rule]]: what happens on these syscalls.
+type SeccompRule struct {
+	Syscalls []string     `toml:"syscalls" json:"syscalls"`
+	Action   string       `toml:"action" json:"action"`
+	Errno    string       `toml:"errno" json:"errno,omitempty"`
+	Args     []SeccompArg `toml:"args" json:"args,omitempty"`
+	Line     int          `toml:"-" json:"-"`
+}
+
+// SeccompArg is a condition on one argument: {index, op, value, mask}.
+type SeccompArg struct {
+	Index uint   `toml:"index" json:"index"`
+	Op    string `toml:"op" json:"op"`
+	Value uint64 `toml:"value" json:"value"`
+	Mask  uint64 `toml:"mask" json:"mask,omitempty"`
+}
+
+// DefaultSeccompBase is the policy of a profile without [seccomp].
+const DefaultSeccompBase = "default"
+
+var (
+	seccompKeys     = map[string]bool{"base": true, "default_action": true, "default_errno": true, "allow_arch": true, "rule": true}
+	seccompRuleKeys = map[string]bool{"syscalls": true, "action": true, "errno": true, "args": true}
+	seccompArgKeys  = map[string]bool{"index": true, "op": true, "value": true, "mask": true}
+)
+
+// LineOf returns the line of a key path such as "seccomp.rule[1].syscalls"
+// (or of its nearest enclosing table), 0 when unknown.
+func (p *Profile) LineOf(path string) int {
+	return p.lines.find(strings.Split(path, ".")...)
 }
 
 // MountType says what a Mount puts at its Target.
@@ -102,6 +146,7 @@ type raw struct {
 	User        toml.Primitive `toml:"user"`
 	Env         toml.Primitive `toml:"env"`
 	Mount       toml.Primitive `toml:"mount"`
+	Seccomp     toml.Primitive `toml:"seccomp"`
 }
 
 // Load reads the profile at path; messages name it as given.
@@ -200,12 +245,15 @@ func (d *decoder) decode(rw *raw) *Profile {
 	if d.md.IsDefined("mount") {
 		p.Mounts = d.decodeMounts(rw.Mount)
 	}
+	if d.md.IsDefined("seccomp") {
+		p.Seccomp = d.decodeSeccomp(rw.Seccomp)
+	}
 
 	// Unknown keys outside [[mount]] (those are checked per entry). Only
 	// the outermost unknown key is reported: [extra] implies extra.*.
 	reported := map[string]bool{}
 	for _, k := range d.md.Undecoded() {
-		if k[0] == "mount" || failed[k[0]] {
+		if k[0] == "mount" || k[0] == "seccomp" || failed[k[0]] {
 			continue
 		}
 		path := make([]string, len(k))
@@ -269,6 +317,79 @@ func (d *decoder) decodeMounts(prim toml.Primitive) []Mount {
 	return mounts
 }
 
+// decodeSeccomp decodes [seccomp] with its [[seccomp.rule]] entries one by
+// one, so that errors carry the rule's index.
+func (d *decoder) decodeSeccomp(prim toml.Primitive) Seccomp {
+	var sc Seccomp
+	var keys map[string]toml.Primitive
+	if err := d.md.PrimitiveDecode(prim, &keys); err != nil {
+		d.errorf(d.lines.find("seccomp"), "seccomp", "must be a table")
+		return sc
+	}
+	d.unknownKeys(keys, seccompKeys, "seccomp")
+	for k, dst := range map[string]any{"base": &sc.Base, "default_action": &sc.DefaultAction, "default_errno": &sc.DefaultErrno, "allow_arch": &sc.AllowArch} {
+		if v, ok := keys[k]; ok {
+			if err := d.md.PrimitiveDecode(v, dst); err != nil {
+				d.errorf(d.lines.find("seccomp", k), "seccomp."+k, "%s", strings.TrimPrefix(err.Error(), "toml: "))
+			}
+		}
+	}
+	v, ok := keys["rule"]
+	if !ok {
+		return sc
+	}
+	var elems []toml.Primitive
+	if err := d.md.PrimitiveDecode(v, &elems); err != nil {
+		d.errorf(d.lines.find("seccomp", "rule"), "seccomp.rule", "must be an array of tables ([[seccomp.rule]])")
+		return sc
+	}
+	sc.Rules = make([]SeccompRule, len(elems))
+	for i, e := range elems {
+		seg := "rule[" + strconv.Itoa(i) + "]"
+		r := &sc.Rules[i]
+		r.Line = d.lines.find("seccomp", seg)
+		var rk map[string]toml.Primitive
+		if err := d.md.PrimitiveDecode(e, &rk); err != nil {
+			d.errorf(r.Line, "seccomp."+seg, "must be a table")
+			continue
+		}
+		d.unknownKeys(rk, seccompRuleKeys, "seccomp."+seg)
+		if err := d.md.PrimitiveDecode(e, r); err != nil {
+			d.typeError(err, "seccomp.rule", "seccomp."+seg)
+			continue
+		}
+		if a, ok := rk["args"]; ok {
+			var args []map[string]any
+			if err := d.md.PrimitiveDecode(a, &args); err == nil {
+				for j, arg := range args {
+					keys := make(map[string]toml.Primitive, len(arg))
+					for k := range arg {
+						keys[k] = toml.Primitive{}
+					}
+					d.unknownKeys(keys, seccompArgKeys, "seccomp."+seg+".args["+strconv.Itoa(j)+"]")
+				}
+			}
+		}
+	}
+	return sc
+}
+
+// unknownKeys reports the keys of a table that are not in allowed, in
+// line order, under the key path prefix.
+func (d *decoder) unknownKeys(keys map[string]toml.Primitive, allowed map[string]bool, prefix string) {
+	var unknown []string
+	for k := range keys {
+		if !allowed[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		path := append(strings.Split(prefix, "."), keySeg(k))
+		d.errorf(d.lines.find(path...), prefix+"."+keySeg(k), "unknown key")
+	}
+}
+
 // lastKeyRE takes apart the plain errors of BurntSushi/toml's decoder, like
 // `toml: line 2 (last key "user.uid"): incompatible types: ...`.
 var lastKeyRE = regexp.MustCompile(`^toml: (?:line \d+ )?\(last key "((?:[^"\\]|\\.)*)"\): (.*)$`)
@@ -314,6 +435,9 @@ func (p *Profile) setDefaults() {
 	}
 	if p.Mounts == nil {
 		p.Mounts = []Mount{}
+	}
+	if p.Seccomp.Base == "" {
+		p.Seccomp.Base = DefaultSeccompBase
 	}
 	for i := range p.Mounts {
 		m := &p.Mounts[i]

@@ -285,3 +285,52 @@ func TestLoad(t *testing.T) {
 		t.Errorf("File = %q", p.File)
 	}
 }
+
+func TestSeccompSection(t *testing.T) {
+	good := `[seccomp]
+base = "judge"
+allow_arch = ["x86"]
+
+[[seccomp.rule]]
+syscalls = ["ptrace"]
+action = "allow"
+
+[[seccomp.rule]]
+syscalls = ["personality"]
+action = "errno"
+errno = "EPERM"
+args = [{ index = 0, op = "ne", value = 0 }]
+`
+	p, err := Parse(strings.NewReader(good), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := p.Seccomp
+	if sc.Base != "judge" || len(sc.Rules) != 2 || sc.Rules[1].Args[0].Op != "ne" || sc.Rules[1].Line != 9 {
+		t.Errorf("decoded %+v", sc)
+	}
+	if got := p.LineOf("seccomp.rule[1].errno"); got != 12 {
+		t.Errorf("LineOf(seccomp.rule[1].errno) = %d, want 12", got)
+	}
+	def, err := Parse(strings.NewReader(""), "e.toml")
+	if err != nil || def.Seccomp.Base != DefaultSeccompBase {
+		t.Errorf("empty profile: base %q, err %v", def.Seccomp.Base, err)
+	}
+
+	bad := []struct{ name, toml, want string }{
+		{"unknown key in rule", "[[seccomp.rule]]\nsyscalls = [\"x\"]\naction = \"allow\"\nfoo = 1\n", `line 4: seccomp.rule[0].foo: unknown key`},
+		{"unknown key in section", "[seccomp]\nbase = \"default\"\nbogus = true\n", `line 3: seccomp.bogus: unknown key`},
+		{"unknown arg key", "[[seccomp.rule]]\nsyscalls = [\"x\"]\naction = \"allow\"\nargs = [{ index = 0, op = \"eq\", valu = 1 }]\n", `line 4: seccomp.rule[0].args[0].valu: unknown key`},
+		{"no syscalls", "[[seccomp.rule]]\naction = \"allow\"\n", `line 1: seccomp.rule[0].syscalls: must list at least one syscall`},
+		{"no action", "[[seccomp.rule]]\nsyscalls = [\"read\"]\n", `line 1: seccomp.rule[0].action: missing`},
+		{"wrong type", "[seccomp]\nbase = 3\n", `line 2: seccomp.base:`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.toml), "t.toml")
+			if err == nil || !strings.Contains(err.Error(), `profile "t.toml": `+tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ func (p *Profile) Validate() error {
 		checkCwd,
 		checkEnv,
 		checkMounts,
+		checkSeccomp,
 	} {
 		check(v)
 	}
@@ -234,4 +235,18 @@ func typeList(ts []MountType) string {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")
+}
+
+// checkSeccomp checks the shape of the rules; the names in them are checked
+// against the kernel's tables by package seccomp, which has them.
+func checkSeccomp(v *validator) {
+	for i, r := range v.p.Seccomp.Rules {
+		seg := fmt.Sprintf("rule[%d]", i)
+		if len(r.Syscalls) == 0 {
+			v.add(r.Line, []string{"seccomp", seg, "syscalls"}, "must list at least one syscall")
+		}
+		if r.Action == "" {
+			v.add(r.Line, []string{"seccomp", seg, "action"}, "missing (allow, errno, kill, kill-thread, trap or log)")
+		}
+	}
 }
