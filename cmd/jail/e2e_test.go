@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -698,4 +699,58 @@ func hostUIDOf(t *testing.T, parent int, name string) bool {
 		}
 	}
 	return false
+}
+
+// openPty returns a pseudo-terminal pair for a test.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no /dev/ptmx: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	master, slave = os.NewFile(uintptr(m), "ptmx"), os.NewFile(s, "pts")
+	t.Cleanup(func() { master.Close(); slave.Close() })
+	return master, slave
+}
+
+// TestTerminalOfItsOwn: on a terminal, the command gets a pseudo-terminal
+// of jail's as its controlling terminal, never the caller's.
+func TestTerminalOfItsOwn(t *testing.T) {
+	requireSandbox(t)
+	master, slave := openPty(t)
+	var st unix.Stat_t
+	if err := unix.Fstat(int(slave.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(jailBin, "--", "sh", "-c", `test -t 0 && echo istty; set -- $(cat /proc/self/stat); echo "ctty=$7"; stty size`)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 77}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	out, _ := io.ReadAll(master) // ends with EIO once jail is gone
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("jail: %v\n%s", err, out)
+	}
+	text := strings.ReplaceAll(string(out), "\r", "")
+	if !strings.Contains(text, "istty\n") || !strings.Contains(text, "33 77\n") {
+		t.Errorf("inside: %q, want a terminal of the caller's size", text)
+	}
+	var ctty uint64
+	if _, err := fmt.Sscanf(text[strings.Index(text, "ctty="):], "ctty=%d", &ctty); err != nil || ctty == 0 {
+		t.Fatalf("no controlling terminal inside: %q", text)
+	}
+	if ctty == st.Rdev {
+		t.Errorf("the command's controlling terminal is the caller's (%d)", ctty)
+	}
 }

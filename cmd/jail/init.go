@@ -123,7 +123,7 @@ func stage2() (code int) {
 	// libc for jail, and nothing from the sandbox's tree runs with
 	// privileges; its runtime starts while the root is built; and
 	// pivot_root moves it into the new root along with this process.
-	shim, err := forkStage3()
+	shim, err := forkStage3(plan.Exec.TTY)
 	if err != nil {
 		return fail("exec", err)
 	}
@@ -218,7 +218,7 @@ type shim struct {
 
 // forkStage3 forks the exec shim into a new cgroup namespace and a new
 // session. It waits for the exec spec on its socket.
-func forkStage3() (*shim, error) {
+func forkStage3(tty bool) (*shim, error) {
 	parent, child, err := ipc.Pair()
 	if err != nil {
 		return nil, err
@@ -233,7 +233,11 @@ func forkStage3() (*shim, error) {
 			Cloneflags: unix.CLONE_NEWCGROUP,
 			// A new session: no controlling terminal, so TIOCSTI into
 			// the caller's terminal is refused.
-			Setsid:    true,
+			Setsid: true,
+			// jail's pseudo-terminal, on fd 0, becomes its controlling
+			// terminal, and the command's.
+			Setctty:   tty,
+			Ctty:      0,
 			Pdeathsig: unix.SIGKILL,
 		},
 	})

@@ -98,7 +98,20 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	if mapping.Warning != "" && !opts.quiet {
 		fmt.Fprintf(stderr, "jail: warning: %s\n", mapping.Warning)
 	}
-	code, err := run(plan)
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var tty *ptyRelay
+	if isTerminal(0) && isTerminal(1) {
+		if tty, err = newPtyRelay(); err != nil {
+			fmt.Fprintf(stderr, "jail: %v\n", err)
+			return exitSetup
+		}
+		plan.Exec.TTY = true
+		stdio[0], stdio[1] = tty.slave, tty.slave
+		if isTerminal(2) {
+			stdio[2] = tty.slave
+		}
+	}
+	code, err := run(plan, stdio, tty)
 	if err != nil {
 		fmt.Fprintf(stderr, "jail: %s\n", describe(err))
 	}

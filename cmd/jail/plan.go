@@ -45,6 +45,9 @@ type ExecSpec struct {
 	// Setgroups says whether setgroups(2) is allowed in the namespace; with
 	// the single-id fallback it is denied and stage 3 must not call it.
 	Setgroups bool `json:"setgroups"`
+	// TTY: stdin is a pseudo-terminal of jail's, to become the command's
+	// controlling terminal (TIOCSCTTY in stage 3's new session).
+	TTY bool `json:"tty,omitempty"`
 }
 
 // cloneFlags are the namespaces created by the first clone, all owned by the

@@ -52,7 +52,7 @@ func (e *execError) Unwrap() error { return e.err }
 
 // run is stage 0: it starts the sandbox's init in new namespaces, maps its
 // ids, hands it the plan and supervises it. It returns the exit code.
-func run(plan *Plan) (int, error) {
+func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 	// Descriptors jail inherited (a shell's or a CI runner's leaks) are not
 	// close-on-exec; make them so, or the sandbox's init would hold them.
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -77,9 +77,9 @@ func run(plan *Plan) (int, error) {
 		Path:       "/proc/self/exe",
 		Args:       []string{"jail", stage1Arg},
 		Env:        []string{},
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
+		Stdin:      stdio[0],
+		Stdout:     stdio[1],
+		Stderr:     stdio[2],
 		ExtraFiles: []*os.File{child}, // fd 3
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: plan.CloneFlags,
@@ -109,6 +109,17 @@ func run(plan *Plan) (int, error) {
 	}
 	child.Close()
 	pid := cmd.Process.Pid
+	if tty != nil {
+		// Only the sandbox holds the slave now: the relay reads EIO
+		// when the last process in it is gone.
+		tty.slave.Close()
+		if err := tty.start(); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return exitSetup, err
+		}
+		defer tty.finish()
+	}
 
 	// From here on, every failure must end the child before returning:
 	// kill it by its pid and reap it, so nothing outlives jail.
@@ -159,6 +170,10 @@ func run(plan *Plan) (int, error) {
 	for waiting := true; waiting; {
 		select {
 		case s := <-sigs:
+			if s == unix.SIGWINCH && tty != nil {
+				tty.resize() // the kernel signals the command's terminal
+				continue
+			}
 			relayed = s.(syscall.Signal)
 			relayedOK = relayed != unix.SIGWINCH
 			_ = ipc.Send(parent, ipc.Msg{Type: ipc.TypeSignal, Signal: int(relayed)})
