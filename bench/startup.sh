@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ]; then
 	echo "run this as an unprivileged user: jail maps root's sandbox differently" >&2
 	exit 2
 fi
-need_pkgs hyperfine:hyperfine bwrap:bubblewrap unshare:util-linux
+need_pkgs hyperfine:hyperfine bwrap:bubblewrap unshare:util-linux gcc:gcc pkg-config:pkg-config lib:libseccomp:libseccomp-dev
 GO=$(need_go)
 "$GO" build -trimpath -o bin/jail ./cmd/jail
 

@@ -21,11 +21,20 @@ need_go() {
 }
 
 # need_pkgs installs the Debian packages whose commands are missing.
-# Arguments are command:package pairs.
+# Arguments are command:package pairs; a pair "lib:NAME:package" checks
+# a library with pkg-config instead (build dependencies of cgo code).
 need_pkgs() {
 	local missing="" pair
 	for pair in "$@"; do
-		command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+		case "$pair" in
+		lib:*)
+			local rest=${pair#lib:}
+			pkg-config --exists "${rest%%:*}" 2>/dev/null || missing="$missing ${rest#*:}"
+			;;
+		*)
+			command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+			;;
+		esac
 	done
 	[ -z "$missing" ] && return 0
 	local sudo=""
@@ -38,7 +47,7 @@ need_pkgs() {
 		fi
 	fi
 	if ! command -v apt-get >/dev/null 2>&1; then
-		echo "jail: missing packages:$missing (on Fedora: dnf install shadow-utils)" >&2
+		echo "jail: missing packages:$missing (on Fedora: dnf install shadow-utils libseccomp-devel pkgconf gcc)" >&2
 		return 1
 	fi
 	echo "jail: installing$missing" >&2

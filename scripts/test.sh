@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-need_pkgs newuidmap:uidmap newgidmap:uidmap
+need_pkgs newuidmap:uidmap newgidmap:uidmap gcc:gcc pkg-config:pkg-config lib:libseccomp:libseccomp-dev
 GO=$(need_go)
 export PATH="$(dirname "$GO"):$PATH"
 

@@ -1,8 +1,21 @@
-// Package seccomp is where jail's system-call filters live: rules from the
-// profile compiled with libseccomp in the parent, loaded as the last step
-// before the command's execve.
+// Package seccomp builds and installs jail's system-call filter.
 //
-// It is empty on purpose: jail loads no seccomp filter yet (it already sets
-// no_new_privs and drops every capability before execve), and its README
-// says so. Nothing here may claim a filter it does not load.
+// A profile asks for a [Spec]: a named base policy ("default", "judge" or
+// "none") with the profile's own rules on top. The work is split the way the
+// sandbox's stages are:
+//
+//   - [Spec.Validate] (no cgo, no syscalls) checks actions, errno names,
+//     argument comparisons, base and architecture names, so that a profile is
+//     rejected with a field path before anything runs.
+//   - [Compile] (stage 0, the parent; needs cgo and libseccomp) turns the
+//     spec into raw classic BPF, a [Program]. Unknown syscall names fail here,
+//     before any namespace exists.
+//   - [Load] (stage 3, the child; no cgo) installs the Program with the raw
+//     seccomp(2) system call, as the very last step before execve.
+//
+// The BPF crosses the process boundary as plain bytes, so the child never
+// links libseccomp and never allocates a filter in C.
+//
+// What each base policy denies and why is documented next to its rules in
+// bases.go; Bases lists their names.
 package seccomp

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/seccomp"
 )
 
 // stage3 is the exec shim: the first process of the time namespace and of
@@ -48,7 +49,8 @@ func stage3() int {
 // while CAP_SETPCAP is held; setuid, which empties the permitted set when
 // the uid is not 0; then capset to empty what remains (uid 0 keeps it
 // otherwise); no_new_privs, so no setuid binary or file capability can give
-// anything back; then every fd but 0-2 marked close-on-exec.
+// anything back; every fd but 0-2 marked close-on-exec; the umask; and the
+// seccomp filter, last.
 func execCommand(spec *ExecSpec) (int, error) {
 	if spec.Setgroups {
 		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
@@ -86,6 +88,16 @@ func execCommand(spec *ExecSpec) (int, error) {
 	}
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return exitSetup, os.NewSyscallError("close_range", err)
+	}
+	// A private umask: the caller's does not leak in.
+	unix.Umask(0o022)
+	// The filter goes last, so jail's own set-up is not filtered and the
+	// command is, from its first instruction. Only this thread is filtered
+	// (no TSYNC): it is the one that calls execve.
+	if len(spec.Seccomp) > 0 {
+		if err := seccomp.Load(&seccomp.Program{BPF: spec.Seccomp}); err != nil {
+			return exitSetup, err
+		}
 	}
 	err = unix.Exec(path, spec.Argv, spec.Env)
 	code = exitNotExec

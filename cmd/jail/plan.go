@@ -48,6 +48,9 @@ type ExecSpec struct {
 	// TTY: stdin is a pseudo-terminal of jail's, to become the command's
 	// controlling terminal (TIOCSCTTY in stage 3's new session).
 	TTY bool `json:"tty,omitempty"`
+	// Seccomp is the compiled filter (classic BPF), loaded by stage 3 as
+	// its last step before execve; nil for none.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // cloneFlags are the namespaces created by the first clone, all owned by the
@@ -73,6 +76,10 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 	if err != nil {
 		return nil, err
 	}
+	filter, err := compileFilter(p)
+	if err != nil {
+		return nil, err
+	}
 	return &Plan{
 		Version:    planVersion,
 		CloneFlags: cloneFlags,
@@ -86,6 +93,7 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 			UID:       p.User.UID,
 			GID:       p.User.GID,
 			Setgroups: !m.SetgroupsDeny,
+			Seccomp:   filter,
 		},
 	}, nil
 }
