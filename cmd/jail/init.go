@@ -204,6 +204,13 @@ func reap(pid int) (unix.WaitStatus, error) {
 		if err != nil {
 			return ws, os.NewSyscallError("wait4", err)
 		}
+		if got == pid && ws.Stopped() {
+			// Only a traced child reports a stop here, and PID 1 is its
+			// tracer only through PTRACE_TRACEME: let it go, with its
+			// signal, instead of taking the stop for its end.
+			_, _, _ = unix.RawSyscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(got), 0, uintptr(ws.StopSignal()), 0, 0)
+			continue
+		}
 		if got == pid {
 			return ws, nil
 		}

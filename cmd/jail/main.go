@@ -98,17 +98,20 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	if mapping.Warning != "" && !opts.quiet {
 		fmt.Fprintf(stderr, "jail: warning: %s\n", mapping.Warning)
 	}
+	// No descriptor of the caller's terminal enters the sandbox: the
+	// command could make it its controlling terminal (TIOCSCTTY works on
+	// a terminal that is no session's) and type into it. Each of 0-2 that
+	// is a terminal is replaced by a pseudo-terminal of jail's instead.
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var tty *ptyRelay
-	if isTerminal(0) && isTerminal(1) {
-		if tty, err = newPtyRelay(); err != nil {
+	if term := terminalFDs(); len(term) > 0 {
+		if tty, err = newPtyRelay(term); err != nil {
 			fmt.Fprintf(stderr, "jail: %v\n", err)
 			return exitSetup
 		}
-		plan.Exec.TTY = true
-		stdio[0], stdio[1] = tty.slave, tty.slave
-		if isTerminal(2) {
-			stdio[2] = tty.slave
+		plan.Exec.TTY = isTerminal(0)
+		for _, fd := range term {
+			stdio[fd] = tty.slave
 		}
 	}
 	code, err := run(plan, stdio, tty)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"os"
 	"time"
@@ -17,6 +16,8 @@ import (
 type ptyRelay struct {
 	master *os.File
 	slave  *os.File
+	term   []int         // which of the caller's 0-2 are terminals
+	out    *os.File      // where the command's terminal output goes
 	saved  *unix.Termios // the caller's terminal settings, restored at the end
 	done   chan struct{} // closed when the output copy ends (EIO: no slave left)
 }
@@ -26,8 +27,20 @@ func isTerminal(fd int) bool {
 	return err == nil
 }
 
-// newPtyRelay opens a pseudo-terminal sized like the caller's.
-func newPtyRelay() (*ptyRelay, error) {
+// terminalFDs lists which of 0, 1, 2 are terminals.
+func terminalFDs() []int {
+	var fds []int
+	for fd := 0; fd < 3; fd++ {
+		if isTerminal(fd) {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+// newPtyRelay opens a pseudo-terminal sized like the caller's, to stand in
+// for the descriptors in term.
+func newPtyRelay(term []int) (*ptyRelay, error) {
 	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: "/dev/ptmx", Err: err}
@@ -43,7 +56,14 @@ func newPtyRelay() (*ptyRelay, error) {
 		master.Close()
 		return nil, os.NewSyscallError("ioctl(TIOCGPTPEER)", errno)
 	}
-	r := &ptyRelay{master: master, slave: os.NewFile(s, "pty-slave"), done: make(chan struct{})}
+	r := &ptyRelay{master: master, slave: os.NewFile(s, "pty-slave"), term: term, done: make(chan struct{})}
+	// Output goes to the caller's terminal: stdout if it is one, else stderr.
+	r.out = os.Stderr
+	for _, fd := range term {
+		if fd == 1 {
+			r.out = os.Stdout
+		}
+	}
 	r.resize()
 	return r, nil
 }
@@ -51,7 +71,7 @@ func newPtyRelay() (*ptyRelay, error) {
 // resize copies the caller's window size to the pseudo-terminal; the
 // kernel then sends SIGWINCH to the command's foreground process group.
 func (r *ptyRelay) resize() {
-	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+	if ws, err := unix.IoctlGetWinsize(r.term[0], unix.TIOCGWINSZ); err == nil {
 		_ = unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, ws)
 	}
 }
@@ -59,13 +79,22 @@ func (r *ptyRelay) resize() {
 // start puts the caller's terminal in raw mode (keys, Ctrl-C included, go
 // to the command's terminal, which interprets them) and starts copying.
 func (r *ptyRelay) start() error {
+	go func() {
+		defer close(r.done)
+		_, _ = io.Copy(r.out, r.master) // ends with EIO: no slave left
+	}()
+	if r.term[0] != 0 {
+		return nil // stdin is not a terminal: nothing to type, no raw mode
+	}
 	t, err := unix.IoctlGetTermios(0, unix.TCGETS)
 	if err != nil {
 		return os.NewSyscallError("ioctl(TCGETS)", err)
 	}
 	saved := *t
 	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
+	// Output processing stays on: what the command writes to a pipe of
+	// the caller's (jail -- cmd | less) still reaches the terminal with
+	// its newlines translated.
 	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
 	t.Cflag &^= unix.CSIZE | unix.PARENB
 	t.Cflag |= unix.CS8
@@ -75,13 +104,6 @@ func (r *ptyRelay) start() error {
 	}
 	r.saved = &saved
 	go func() { _, _ = io.Copy(r.master, os.Stdin) }()
-	go func() {
-		defer close(r.done)
-		_, err := io.Copy(os.Stdout, r.master)
-		if err != nil && !errors.Is(err, unix.EIO) {
-			return
-		}
-	}()
 	return nil
 }
 
