@@ -22,7 +22,8 @@ go vet ./...
 
 if [ "$(id -u)" != 0 ]; then
 	echo "== tests as $(id -un)"
-	exec env JAIL_TEST_MUST_WORK="${CI:+1}" go test -count=1 ./...
+	env JAIL_TEST_MUST_WORK="${CI:+1}" go test -count=1 ./...
+	exec scripts/fuzz.sh
 fi
 
 echo "== root caller: the sandbox must not run as host root"
@@ -44,4 +45,4 @@ chown -R "$TEST_USER:" "$work"
 chmod 755 "$work"
 
 echo "== tests as $TEST_USER (unprivileged, with a sub-uid range)"
-su -s /bin/bash "$TEST_USER" -c "cd '$work/src' && env PATH='$PATH' JAIL_TEST_MUST_WORK=1 JAIL_TEST_SUBID=1 go test -count=1 ./..."
+su -s /bin/bash "$TEST_USER" -c "cd '$work/src' && env PATH='$PATH' JAIL_TEST_MUST_WORK=1 JAIL_TEST_SUBID=1 go test -count=1 ./... && scripts/fuzz.sh"
