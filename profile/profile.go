@@ -34,6 +34,7 @@ type Profile struct {
 	Env         Env     `toml:"env" json:"env"`
 	Mounts      []Mount `toml:"mount" json:"mounts"` // [[mount]] entries, in order
 	Seccomp     Seccomp `toml:"seccomp" json:"seccomp"`
+	Limits      Limits  `toml:"limits" json:"limits"`
 	File        string  `toml:"-" json:"-"` // file name given to Parse, for messages
 
 	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
@@ -78,6 +79,26 @@ type SeccompArg struct {
 	Op    string `toml:"op" json:"op"`
 	Value uint64 `toml:"value" json:"value"`
 	Mask  uint64 `toml:"mask" json:"mask,omitempty"`
+}
+
+// Limits is the [limits] section. Zero means no limit. Memory, Pids and
+// CPUs are cgroup limits (with an rlimit fallback where one exists, unless
+// RequireCgroup); the times and the output size are enforced by jail while
+// the command runs; the rest are rlimits of the command.
+type Limits struct {
+	Memory        Size     `toml:"memory" json:"memory,omitempty"`       // RAM of the whole sandbox
+	Swap          bool     `toml:"swap" json:"swap,omitempty"`           // false: swap is counted and off
+	Pids          uint64   `toml:"pids" json:"pids,omitempty"`           // processes and threads
+	CPUs          float64  `toml:"cpus" json:"cpus,omitempty"`           // CPU bandwidth, in CPUs
+	CPUTime       Duration `toml:"cpu_time" json:"cpu_time,omitempty"`   // CPU time summed over the sandbox
+	WallTime      Duration `toml:"wall_time" json:"wall_time,omitempty"` // from the command's start
+	ExtraTime     Duration `toml:"extra_time" json:"extra_time,omitempty"`
+	Output        Size     `toml:"output" json:"output,omitempty"`         // stdout+stderr bytes
+	FileSize      Size     `toml:"file_size" json:"file_size,omitempty"`   // RLIMIT_FSIZE
+	OpenFiles     uint64   `toml:"open_files" json:"open_files,omitempty"` // RLIMIT_NOFILE
+	Stack         Size     `toml:"stack" json:"stack,omitempty"`           // RLIMIT_STACK
+	RequireCgroup bool     `toml:"require_cgroup" json:"require_cgroup,omitempty"`
+	Cgroup        string   `toml:"cgroup" json:"cgroup,omitempty"` // delegated cgroup directory to use
 }
 
 // DefaultSeccompBase is the policy of a profile without [seccomp].
@@ -147,6 +168,7 @@ type raw struct {
 	Env         toml.Primitive `toml:"env"`
 	Mount       toml.Primitive `toml:"mount"`
 	Seccomp     toml.Primitive `toml:"seccomp"`
+	Limits      toml.Primitive `toml:"limits"`
 }
 
 // Load reads the profile at path; messages name it as given.
@@ -233,6 +255,7 @@ func (d *decoder) decode(rw *raw) *Profile {
 		{"cwd", rw.Cwd, &p.Cwd},
 		{"user", rw.User, &p.User},
 		{"env", rw.Env, &p.Env},
+		{"limits", rw.Limits, &p.Limits},
 	} {
 		if !d.md.IsDefined(s.name) {
 			continue

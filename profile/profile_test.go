@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func parse(t *testing.T, src string) (*Profile, error) {
@@ -332,5 +333,28 @@ args = [{ index = 0, op = "ne", value = 0 }]
 				t.Errorf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLimitsSection(t *testing.T) {
+	p, err := Parse(strings.NewReader("[limits]\nmemory = \"256MiB\"\npids = 64\ncpus = 1.5\ncpu_time = \"2.5s\"\nwall_time = 10\nextra_time = \"500ms\"\noutput = \"1MiB\"\n"), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := p.Limits
+	if l.Memory != 256<<20 || l.Pids != 64 || l.CPUs != 1.5 || time.Duration(l.CPUTime) != 2500*time.Millisecond ||
+		time.Duration(l.WallTime) != 10*time.Second || time.Duration(l.ExtraTime) != 500*time.Millisecond || l.Output != 1<<20 {
+		t.Errorf("decoded %+v", l)
+	}
+	for _, tc := range []struct{ toml, want string }{
+		{"[limits]\ncpu_time = \"fast\"\n", `line 2: limits.cpu_time: `},
+		{"[limits]\nmemory = 100\n", `line 2: limits.memory: 100 bytes is too small`},
+		{"[limits]\nmemroy = \"1GiB\"\n", `line 2: limits.memroy: unknown key`},
+		{"[limits]\ncgroup = \"rel\"\n", `line 2: limits.cgroup: must be an absolute path`},
+	} {
+		_, err := Parse(strings.NewReader(tc.toml), "t.toml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.toml, err, tc.want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ func (p *Profile) Validate() error {
 		checkEnv,
 		checkMounts,
 		checkSeccomp,
+		checkLimits,
 	} {
 		check(v)
 	}
@@ -248,5 +249,18 @@ func checkSeccomp(v *validator) {
 		if r.Action == "" {
 			v.add(r.Line, []string{"seccomp", seg, "action"}, "missing (allow, errno, kill, kill-thread, trap or log)")
 		}
+	}
+}
+
+func checkLimits(v *validator) {
+	l := v.p.Limits
+	if l.CPUs < 0 {
+		v.add(0, []string{"limits", "cpus"}, "must not be negative")
+	}
+	if l.Memory != 0 && l.Memory < 1<<20 {
+		v.add(0, []string{"limits", "memory"}, "%d bytes is too small to start anything (at least 1MiB)", uint64(l.Memory))
+	}
+	if l.Cgroup != "" && !path.IsAbs(l.Cgroup) {
+		v.add(0, []string{"limits", "cgroup"}, "must be an absolute path")
 	}
 }
