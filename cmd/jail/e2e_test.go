@@ -517,6 +517,10 @@ func TestKillJailLeavesNothing(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// A jail killed with SIGKILL cannot remove its (now empty) cgroup;
+	// the next run does.
+	mustSucceed(t, "--", "true")
+	checkNoLeftovers(t)
 }
 
 func TestCommandEndKillsTheRest(t *testing.T) {

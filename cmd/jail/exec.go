@@ -37,7 +37,7 @@ func stage3() int {
 		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeExecFailed, Code: exitSetup, Err: ipc.AsStageError("exec", err)})
 		return exitSetup
 	}
-	code, err := execCommand(&spec)
+	code, err := execCommand(sock, &spec)
 	_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeExecFailed, Code: code, Err: ipc.AsStageError("exec", err)})
 	return code
 }
@@ -51,7 +51,12 @@ func stage3() int {
 // otherwise); no_new_privs, so no setuid binary or file capability can give
 // anything back; every fd but 0-2 marked close-on-exec; the umask; and the
 // seccomp filter, last.
-func execCommand(spec *ExecSpec) (int, error) {
+func execCommand(sock *os.File, spec *ExecSpec) (int, error) {
+	// Lowering limits needs no privilege; do it while nothing is dropped
+	// yet so that a failure is reported like any other set-up step.
+	if err := applyRlimits(spec.Rlimits); err != nil {
+		return exitSetup, err
+	}
 	if spec.Setgroups {
 		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
 			return exitSetup, os.NewSyscallError("setgroups", e)
@@ -91,6 +96,9 @@ func execCommand(spec *ExecSpec) (int, error) {
 	}
 	// A private umask: the caller's does not leak in.
 	unix.Umask(0o022)
+	// What this shim used is jail's, not the command's: tell the init
+	// now, before the filter (which may forbid sendmsg) and the execve.
+	_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeExecReady, Overhead: ipc.GetRusage(unix.RUSAGE_SELF)})
 	// The filter goes last, so jail's own set-up is not filtered and the
 	// command is, from its first instruction. Only this thread is filtered
 	// (no TSYNC): it is the one that calls execve.

@@ -113,11 +113,6 @@ func stage2() (code int) {
 		}
 	}()
 
-	// CLONE_NEWTIME cannot be given to clone: unshare it here, on this
-	// thread, before any process is inside, so stage 3 is the first.
-	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return fail("time", os.NewSyscallError("unshare(CLONE_NEWTIME)", err))
-	}
 	// Stage 3 starts before the new root exists: its binary and libraries
 	// load from the host's root, so a profile need not carry a loader or a
 	// libc for jail, and nothing from the sandbox's tree runs with
@@ -139,14 +134,14 @@ func stage2() (code int) {
 	// From here signals go to stage 3, which becomes the command: one that
 	// arrives before its execve ends it as it would end the command.
 	command.Store(int64(shim.pid))
-	execFailure, err := shim.start(&plan.Exec)
+	execFailure, shimUsage, err := shim.start(&plan.Exec)
 	if err != nil {
 		return fail("exec", err)
 	}
 	if execFailure != nil {
 		_ = ipc.Send(sock, *execFailure)
 	} else {
-		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeStarted})
+		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeStarted, Overhead: ipc.GetRusage(unix.RUSAGE_SELF).Add(shimUsage)})
 	}
 
 	status, err := reap(shim.pid)
@@ -154,6 +149,8 @@ func stage2() (code int) {
 		return fail("init", err)
 	}
 	exited := ipc.Msg{Type: ipc.TypeExited}
+	exited.Rusage = ipc.GetRusage(unix.RUSAGE_CHILDREN)
+	exited.Overhead = ipc.GetRusage(unix.RUSAGE_SELF).Add(shimUsage)
 	switch {
 	case status.Signaled():
 		exited.Signal = int(status.Signal())
@@ -264,24 +261,32 @@ func forkStage3(tty bool) (*shim, error) {
 }
 
 // start sends the exec spec and waits for the verdict: EOF on the
-// close-on-exec socket means execve succeeded, a message means it did not.
-func (s *shim) start(spec *ExecSpec) (*ipc.Msg, error) {
+// close-on-exec socket means execve succeeded, an exec-failed message
+// means it did not. It also returns what the shim itself used.
+func (s *shim) start(spec *ExecSpec) (*ipc.Msg, *ipc.Rusage, error) {
 	defer s.sock.Close()
 	data, err := json.Marshal(spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := ipc.Send(s.sock, ipc.Msg{Type: ipc.TypeExec, Data: data}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	m, err := ipc.Recv(s.sock)
-	if errors.Is(err, io.EOF) {
-		return nil, nil
+	var usage *ipc.Rusage
+	for {
+		m, err := ipc.Recv(s.sock)
+		if errors.Is(err, io.EOF) {
+			return nil, usage, nil
+		}
+		if err != nil {
+			return nil, usage, err
+		}
+		if m.Type == ipc.TypeExecReady {
+			usage = m.Overhead
+			continue
+		}
+		return &m, usage, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &m, nil
 }
 
 // loopbackUp brings up lo, the only interface of the new network namespace.

@@ -4,14 +4,21 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/limits"
+	"github.com/jail-sandbox/jail/profile"
 	"github.com/jail-sandbox/jail/userns"
 )
 
@@ -25,12 +32,33 @@ cgroup and time namespaces, a read-only root built from the profile, a
 private /tmp, no network.
 
 Options:
-  -p, --profile P   profile file (a path) or built-in profile name;
-                    default: the embedded default profile
-      --plan        print the sandbox plan as JSON and exit (dry run)
-  -q, --quiet       do not print warnings
-  -h, --help        this help
-      --version     print the version
+  -p, --profile P      profile file (a path) or built-in profile name;
+                       default: the embedded default profile
+      --plan           print the sandbox plan as JSON and exit (dry run)
+  -q, --quiet          do not print warnings
+  -h, --help           this help
+      --version        print the version
+
+Limits (override the profile's [limits]; SIZE like 256MiB, TIME like 2.5s):
+      --memory SIZE    RAM of the whole sandbox (cgroup)
+      --pids N         processes and threads (cgroup)
+      --cpus N         CPU bandwidth in CPUs (cgroup)
+      --cpu-time TIME  CPU time of the whole sandbox
+      --wall-time TIME wall-clock time from the command's start
+      --extra-time T   grace before a time limit kills (the report still says TO)
+      --output SIZE    stdout+stderr bytes
+      --file-size SIZE largest file the command may write
+      --open-files N   open files per process
+      --stack SIZE     stack size per process
+      --cgroup DIR     delegated cgroup directory to create the sandbox's cgroup in
+      --require-cgroup fail if no cgroup can enforce the limits
+
+Judge I/O and reports:
+      --stdin F, --stdout F, --stderr F
+                       files opened by jail with your rights, for the command
+      --report F       write how the run ended as JSON (see README)
+      --meta F         write it in isolate's meta-file format
+      --meta-extended  allow ML and OL statuses in the meta file
 
 Exit status: the command's own status, 128+N if signal N killed it,
 125 if jail could not set up the sandbox, 126 if the command is not
@@ -42,6 +70,81 @@ type options struct {
 	plan    bool
 	quiet   bool
 	argv    []string
+
+	limits       []func(*profile.Limits) // command-line overrides, in order
+	stdin        string
+	stdout       string
+	stderr       string
+	report       string
+	meta         string
+	metaExtended bool
+}
+
+// valueOptions are the options that take a value, with what they set.
+var valueOptions = map[string]func(o *options, v string) error{
+	"--profile":    func(o *options, v string) error { o.profile = v; return nil },
+	"-p":           func(o *options, v string) error { o.profile = v; return nil },
+	"--stdin":      func(o *options, v string) error { o.stdin = v; return nil },
+	"--stdout":     func(o *options, v string) error { o.stdout = v; return nil },
+	"--stderr":     func(o *options, v string) error { o.stderr = v; return nil },
+	"--report":     func(o *options, v string) error { o.report = v; return nil },
+	"--meta":       func(o *options, v string) error { o.meta = v; return nil },
+	"--cgroup":     limitOpt(func(l *profile.Limits, v string) error { l.Cgroup = v; return nil }),
+	"--memory":     sizeOpt(func(l *profile.Limits) *profile.Size { return &l.Memory }),
+	"--output":     sizeOpt(func(l *profile.Limits) *profile.Size { return &l.Output }),
+	"--file-size":  sizeOpt(func(l *profile.Limits) *profile.Size { return &l.FileSize }),
+	"--stack":      sizeOpt(func(l *profile.Limits) *profile.Size { return &l.Stack }),
+	"--cpu-time":   durationOpt(func(l *profile.Limits) *profile.Duration { return &l.CPUTime }),
+	"--wall-time":  durationOpt(func(l *profile.Limits) *profile.Duration { return &l.WallTime }),
+	"--extra-time": durationOpt(func(l *profile.Limits) *profile.Duration { return &l.ExtraTime }),
+	"--pids":       countOpt(func(l *profile.Limits) *uint64 { return &l.Pids }),
+	"--open-files": countOpt(func(l *profile.Limits) *uint64 { return &l.OpenFiles }),
+	"--cpus": limitOpt(func(l *profile.Limits, v string) error {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive number of CPUs like 1 or 0.5, got %q", v)
+		}
+		l.CPUs = n
+		return nil
+	}),
+}
+
+func limitOpt(set func(*profile.Limits, string) error) func(*options, string) error {
+	return func(o *options, v string) error {
+		var l profile.Limits
+		if err := set(&l, v); err != nil { // check now, apply later
+			return err
+		}
+		o.limits = append(o.limits, func(pl *profile.Limits) { _ = set(pl, v) })
+		return nil
+	}
+}
+
+func sizeOpt(field func(*profile.Limits) *profile.Size) func(*options, string) error {
+	return limitOpt(func(l *profile.Limits, v string) error {
+		n, err := profile.ParseSize(v)
+		*field(l) = n
+		return err
+	})
+}
+
+func durationOpt(field func(*profile.Limits) *profile.Duration) func(*options, string) error {
+	return limitOpt(func(l *profile.Limits, v string) error {
+		d, err := profile.ParseDuration(v)
+		*field(l) = d
+		return err
+	})
+}
+
+func countOpt(field func(*profile.Limits) *uint64) func(*options, string) error {
+	return limitOpt(func(l *profile.Limits, v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", v)
+		}
+		*field(l) = n
+		return nil
+	})
 }
 
 func main() {
@@ -61,6 +164,9 @@ func main() {
 }
 
 func jailMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "setup-cgroup" {
+		return setupCgroupMain(args[1:], stdout, stderr)
+	}
 	opts, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(stdout, usage)
@@ -78,6 +184,9 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "jail: %v\n", err)
 		return exitSetup
+	}
+	for _, set := range opts.limits {
+		set(&p.Limits)
 	}
 	host, err := userns.LookupHost()
 	if err != nil {
@@ -102,23 +211,140 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	// command could make it its controlling terminal (TIOCSCTTY works on
 	// a terminal that is no session's) and type into it. Each of 0-2 that
 	// is a terminal is replaced by a pseudo-terminal of jail's instead.
-	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
-	var tty *ptyRelay
-	if term := terminalFDs(); len(term) > 0 {
-		if tty, err = newPtyRelay(term); err != nil {
-			fmt.Fprintf(stderr, "jail: %v\n", err)
-			return exitSetup
+	rep := &Report{Version: reportVersion, Enforcement: map[string]string{}}
+	code, err := supervise(opts, p, plan, rep)
+	if err != nil {
+		fmt.Fprintf(stderr, "jail: %s\n", describe(err))
+		rep.Message = describe(err)
+		if code == exitSetup {
+			rep.Status = StatusXX
+		} else {
+			rep.Status, rep.ExitCode = StatusRE, code // the command could not be executed
 		}
-		plan.Exec.TTY = isTerminal(0)
+	} else if rep.Limit != "" && !opts.quiet {
+		fmt.Fprintf(stderr, "jail: %s\n", rep.Message)
+	}
+	if werr := writeReports(opts, rep); werr != nil {
+		fmt.Fprintf(stderr, "jail: %v\n", werr)
+		if code == 0 {
+			code = exitSetup
+		}
+	}
+	return code
+}
+
+// supervise prepares the cgroup and the command's stdio, runs the sandbox
+// and fills rep.
+func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, error) {
+	l := p.Limits
+	cg, err := limits.Prepare(limits.Spec{
+		Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs,
+		CgroupDir: l.Cgroup, Require: l.RequireCgroup,
+	}, sandboxID())
+	if err != nil {
+		return exitSetup, fmt.Errorf("cgroup: %w", err)
+	}
+	defer cg.Remove()
+	rep.Enforcement = enforcement(l, cg)
+	plan.Exec.Rlimits = rlimits(l, cg.Backend())
+	if err := checkRlimits(plan.Exec.Rlimits); err != nil {
+		return exitSetup, fmt.Errorf("limits: %w", err)
+	}
+
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for i, f := range []struct {
+		path string
+		flag int
+	}{{opts.stdin, os.O_RDONLY}, {opts.stdout, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}, {opts.stderr, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}} {
+		if f.path == "" {
+			continue
+		}
+		// Opened here, on the host, with the caller's rights.
+		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return exitSetup, err
+		}
+		defer file.Close()
+		stdio[i] = file
+	}
+	var tty *ptyRelay
+	if term := terminalFDs(stdio); len(term) > 0 {
+		if tty, err = newPtyRelay(term); err != nil {
+			return exitSetup, err
+		}
+		plan.Exec.TTY = term[0] == 0
 		for _, fd := range term {
 			stdio[fd] = tty.slave
 		}
 	}
-	code, err := run(plan, stdio, tty)
-	if err != nil {
-		fmt.Fprintf(stderr, "jail: %s\n", describe(err))
+	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg}, rep)
+	if err == nil {
+		rep.verdict(wdReason(rep), time.Duration(l.CPUTime), time.Duration(l.WallTime))
 	}
-	return code
+	return code, err
+}
+
+// wdReason is the limit jail's own watchdog or the OOM killer ended the
+// run for, as run recorded it in rep.Limit.
+func wdReason(rep *Report) string {
+	r := rep.Limit
+	rep.Limit = ""
+	if r == "memory" {
+		return "" // the verdict reads the OOM count itself
+	}
+	return r
+}
+
+// sandboxID names the sandbox's cgroup: unique among concurrent runs.
+func sandboxID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%d-%x", os.Getpid(), b)
+}
+
+// enforcement says how each limit asked for is enforced.
+func enforcement(l profile.Limits, cg *limits.Cgroup) map[string]string {
+	e := map[string]string{"backend": string(cg.Backend())}
+	for k, v := range cg.Enforced(limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs}) {
+		e[k] = v
+	}
+	if cg.Backend() == limits.None {
+		if l.Memory > 0 {
+			e["memory"] = "rlimit (RLIMIT_AS: address space of each process, not the sandbox's RAM)"
+		}
+		if l.Pids > 0 {
+			e["pids"] = "rlimit (RLIMIT_NPROC: counts every process of the uid)"
+		}
+		if l.CPUs > 0 {
+			e["cpus"] = "none (needs a cgroup)"
+		}
+	}
+	if l.CPUTime > 0 {
+		if cg.Backend() == limits.None {
+			e["cpu_time"] = "rlimit (RLIMIT_CPU per process) and the init's rusage"
+		} else {
+			e["cpu_time"] = "jail (cgroup CPU usage polled every 10ms)"
+		}
+	}
+	if l.WallTime > 0 {
+		e["wall_time"] = "jail (timer)"
+	}
+	if l.Output > 0 {
+		e["output"] = "jail (counted relay)"
+	}
+	return e
+}
+
+func writeReports(opts options, rep *Report) error {
+	if opts.report != "" {
+		if err := rep.writeJSON(opts.report); err != nil {
+			return err
+		}
+	}
+	if opts.meta != "" {
+		return rep.writeMeta(opts.meta, opts.metaExtended)
+	}
+	return nil
 }
 
 // describe words an error for the user; exec failures read like a shell's.
@@ -150,6 +376,19 @@ func parseArgs(args []string) (options, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		name, value, hasValue := strings.Cut(a, "=")
+		if set, ok := valueOptions[name]; ok {
+			if !hasValue {
+				if i+1 >= len(args) {
+					return o, fmt.Errorf("%s needs a value", name)
+				}
+				i++
+				value = args[i]
+			}
+			if err := set(&o, value); err != nil {
+				return o, fmt.Errorf("%s: %w", name, err)
+			}
+			continue
+		}
 		switch name {
 		case "--":
 			o.argv = args[i+1:]
@@ -162,15 +401,10 @@ func parseArgs(args []string) (options, error) {
 			o.plan = true
 		case "-q", "--quiet":
 			o.quiet = true
-		case "-p", "--profile":
-			if !hasValue {
-				if i+1 >= len(args) {
-					return o, fmt.Errorf("%s needs a value", name)
-				}
-				i++
-				value = args[i]
-			}
-			o.profile = value
+		case "--require-cgroup":
+			o.limits = append(o.limits, func(l *profile.Limits) { l.RequireCgroup = true })
+		case "--meta-extended":
+			o.metaExtended = true
 		default:
 			if strings.HasPrefix(a, "-") {
 				return o, fmt.Errorf("unknown option %q", a)

@@ -25,8 +25,12 @@ type Plan struct {
 	// CloneFlags are the namespaces stage 1 is born in (clone3 from stage 0).
 	// CLONE_NEWCGROUP is deliberately absent: stage 2 passes it when it forks
 	// stage 3, so the cgroup namespace's root is the sandbox's own cgroup.
-	// CLONE_NEWTIME cannot go to clone at all (it collides with CSIGNAL):
-	// stage 2 unshares it.
+	// CLONE_NEWTIME is here: clone3 takes it (only the old clone's flags
+	// collide with CSIGNAL), and the Go runtime uses clone3 for it. The
+	// alternative, unshare in stage 2, fails on Linux 6.1: after it, no
+	// clone with CLONE_VM (Go's vfork, Go's threads) is allowed, and execve
+	// does not enter the new namespace there. The cost: the namespace is
+	// entered at birth, so its offsets stay zero.
 	CloneFlags uintptr        `json:"clone_flags"`
 	IDMap      userns.Mapping `json:"idmap"`
 	// Hostname is set by stage 2 with sethostname in the new UTS namespace.
@@ -51,12 +55,14 @@ type ExecSpec struct {
 	// Seccomp is the compiled filter (classic BPF), loaded by stage 3 as
 	// its last step before execve; nil for none.
 	Seccomp []byte `json:"seccomp,omitempty"`
+	// Rlimits are set by stage 3 first thing.
+	Rlimits []Rlimit `json:"rlimits,omitempty"`
 }
 
 // cloneFlags are the namespaces created by the first clone, all owned by the
 // new user namespace because CLONE_NEWUSER is in the same call.
 const cloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
-	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWTIME
 
 // buildPlan combines a validated profile, the user mapping and the command.
 // It reads nothing but what fs.Compile checks on the host (bind sources).

@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/limits"
+	"github.com/jail-sandbox/jail/profile"
 	"github.com/jail-sandbox/jail/userns"
 )
 
@@ -50,9 +53,19 @@ type execError struct {
 func (e *execError) Error() string { return e.err.Error() }
 func (e *execError) Unwrap() error { return e.err }
 
+// runConfig is what stage 0 needs besides the plan.
+type runConfig struct {
+	stdio  [3]*os.File
+	tty    *ptyRelay
+	limits profile.Limits
+	cg     *limits.Cgroup // the sandbox's cgroup (backend None when there is none)
+}
+
 // run is stage 0: it starts the sandbox's init in new namespaces, maps its
-// ids, hands it the plan and supervises it. It returns the exit code.
-func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
+// ids, hands it the plan and supervises it. It returns the exit code and
+// fills rep with how the run ended.
+func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
+	stdio, tty, cg := rc.stdio, rc.tty, rc.cg
 	// Descriptors jail inherited (a shell's or a CI runner's leaks) are not
 	// close-on-exec; make them so, or the sandbox's init would hold them.
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -72,6 +85,24 @@ func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
+
+	// The output limit: the command's stdout and stderr (those that are
+	// not jail's terminal) go through pipes that jail counts.
+	var outputs []*outputPipe
+	var outTotal atomic.Uint64
+	if rc.limits.Output > 0 {
+		for fd := 1; fd <= 2; fd++ {
+			if tty != nil && stdio[fd] == tty.slave {
+				continue
+			}
+			o, err := newOutputPipe(stdio[fd], &outTotal, uint64(rc.limits.Output))
+			if err != nil {
+				return exitSetup, err
+			}
+			outputs = append(outputs, o)
+			stdio[fd] = o.w
+		}
+	}
 
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
@@ -103,12 +134,26 @@ func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = !plan.IDMap.SetgroupsDeny
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: plan.IDMap.SetgroupsDeny}
 	}
-	if err := cmd.Start(); err != nil {
-		child.Close()
+	// cgroup v2: the child is born in the sandbox's cgroup (clone3 with
+	// CLONE_INTO_CGROUP), so nothing of it ever runs unlimited.
+	if fd := cg.FD(); fd >= 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = fd
+	}
+	err = cmd.Start()
+	child.Close()
+	for _, o := range outputs {
+		o.w.Close()
+	}
+	if err != nil {
 		return exitSetup, cloneError(err)
 	}
-	child.Close()
 	pid := cmd.Process.Pid
+	wd := newWatchdog(pid)
+	defer wd.finish()
+	for _, o := range outputs {
+		go o.relay(wd)
+	}
 	if tty != nil {
 		// Only the sandbox holds the slave now: the relay reads EIO
 		// when the last process in it is gone.
@@ -129,6 +174,11 @@ func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 		return exitSetup, err
 	}
 
+	// cgroup v1: the child waits for the id maps before it runs anything,
+	// so moving it now is in time.
+	if err := cg.AddProc(pid); err != nil {
+		return fail(fmt.Errorf("cgroup: %w", err))
+	}
 	if !byRuntime {
 		ctx, cancel := context.WithTimeout(context.Background(), idmapTimeout)
 		err = userns.Map(ctx, pid, plan.IDMap)
@@ -162,6 +212,8 @@ func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 	}()
 
 	var (
+		startedAt time.Time
+		overhead  *ipc.Rusage // jail's own CPU in the sandbox, from the init
 		result    *ipc.Msg
 		stageErr  error
 		relayed   syscall.Signal // the last signal relayed
@@ -180,6 +232,12 @@ func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 		case m := <-msgs:
 			switch m.Type {
 			case ipc.TypeStarted:
+				// What the sandbox used so far is jail's own set-up (three
+				// Go runtimes, the mounts): the command's CPU time counts
+				// from here.
+				startedAt = time.Now()
+				overhead = m.Overhead
+				wd.start(rc.limits, cg, usec(overhead.Add(nil)))
 			case ipc.TypeError:
 				stageErr = &setupError{fmt.Errorf("sandbox setup: %w", m.Err)}
 			case ipc.TypeExecFailed:
@@ -196,8 +254,35 @@ func run(plan *Plan, stdio [3]*os.File, tty *ptyRelay) (int, error) {
 		}
 	}
 	waitErr := cmd.Wait()
+	if !startedAt.IsZero() {
+		rep.Time.Wall = time.Since(startedAt).Seconds()
+	}
+	for _, o := range outputs {
+		<-o.done
+	}
+	rep.Output = outTotal.Load()
+	if result != nil && result.Overhead != nil {
+		overhead = result.Overhead
+	}
+	account(rep, cg, overhead.Add(nil), result)
+	killedFor := wd.Reason()
+	if killedFor == "" && result == nil && rep.Memory.OOMKills > 0 {
+		killedFor = "memory" // the OOM killer took the init itself
+	}
+	if result != nil {
+		rep.ExitCode, rep.Signal = result.Code, result.Signal
+	}
+	rep.Limit = killedFor
 
 	switch {
+	case killedFor != "" && stageErr == nil:
+		if result == nil {
+			rep.Signal = int(unix.SIGKILL)
+		}
+		if result != nil && result.Signal == 0 {
+			return result.Code, nil
+		}
+		return 128 + rep.Signal, nil
 	case result == nil && stageErr == nil && relayedOK:
 		// A signal ended the set-up: report it as the shell would.
 		return 128 + int(relayed), nil
@@ -232,4 +317,32 @@ func sysMap(m []userns.IDMap) []syscall.SysProcIDMap {
 		out[i] = syscall.SysProcIDMap{ContainerID: int(e.Inside), HostID: int(e.Outside), Size: int(e.Count)}
 	}
 	return out
+}
+
+// account fills the report's usage: from the cgroup when there is one (it
+// counts every process of the sandbox; jail's own processes there, the
+// init and the exec shim before its execve, measure themselves and are
+// taken off), else from the init's rusage of the processes it reaped.
+func account(rep *Report, cg *limits.Cgroup, overhead *ipc.Rusage, result *ipc.Msg) {
+	if u, err := cg.Usage(); err == nil && cg.Backend() != limits.None {
+		user := time.Duration(overhead.UserUsec) * time.Microsecond
+		sys := time.Duration(overhead.SystemUsec) * time.Microsecond
+		rep.Time.CPU = max(u.CPU-user-sys, 0).Seconds()
+		rep.Time.User = max(u.CPUUser-user, 0).Seconds()
+		rep.Time.System = max(u.CPUSystem-sys, 0).Seconds()
+		rep.Memory.Peak, rep.Memory.OOMKills, rep.PidsLimitHits = u.MemoryPeak, u.OOMKills, u.PidsLimitHits
+		return
+	}
+	if result != nil && result.Rusage != nil {
+		ru := result.Rusage
+		rep.Time.User = float64(ru.UserUsec) / 1e6
+		rep.Time.System = float64(ru.SystemUsec) / 1e6
+		rep.Time.CPU = rep.Time.User + rep.Time.System
+		rep.Memory.Peak = uint64(ru.MaxRSS) * 1024
+	}
+}
+
+// usec is a usage's CPU time.
+func usec(r *ipc.Rusage) time.Duration {
+	return time.Duration(r.UserUsec+r.SystemUsec) * time.Microsecond
 }

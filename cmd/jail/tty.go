@@ -27,11 +27,11 @@ func isTerminal(fd int) bool {
 	return err == nil
 }
 
-// terminalFDs lists which of 0, 1, 2 are terminals.
-func terminalFDs() []int {
+// terminalFDs lists which of the command's stdio are terminals.
+func terminalFDs(stdio [3]*os.File) []int {
 	var fds []int
-	for fd := 0; fd < 3; fd++ {
-		if isTerminal(fd) {
+	for fd, f := range stdio {
+		if isTerminal(int(f.Fd())) {
 			fds = append(fds, fd)
 		}
 	}

@@ -47,6 +47,7 @@ const (
 	TypeExecFailed = "exec-failed"
 	TypeStarted    = "started"
 	TypeReady      = "ready"
+	TypeExecReady  = "exec-ready"
 	TypeSignal     = "signal"
 	TypeExited     = "exited"
 )
@@ -60,6 +61,42 @@ type Msg struct {
 	// Exited: the command's exit code, or the signal that killed it.
 	Code   int `json:"code,omitempty"`
 	Signal int `json:"signal,omitempty"`
+	// Exited: what the processes the init reaped used (getrusage
+	// RUSAGE_CHILDREN), the accounting when there is no cgroup.
+	Rusage *Rusage `json:"rusage,omitempty"`
+	// Started, exited (stage 2 → 0) and exec-ready (stage 3 → 2): the CPU
+	// jail's own processes in the sandbox have used, which the sandbox's
+	// cgroup also counts and the report takes off the command's time.
+	Overhead *Rusage `json:"overhead,omitempty"`
+}
+
+// Rusage is the part of struct rusage a report needs.
+type Rusage struct {
+	UserUsec   int64 `json:"user_usec"`
+	SystemUsec int64 `json:"system_usec"`
+	MaxRSS     int64 `json:"max_rss_kib"` // of the largest process
+}
+
+// GetRusage reads getrusage(who): RUSAGE_SELF or RUSAGE_CHILDREN.
+func GetRusage(who int) *Rusage {
+	var ru unix.Rusage
+	if unix.Getrusage(who, &ru) != nil {
+		return nil
+	}
+	return &Rusage{UserUsec: ru.Utime.Sec*1e6 + ru.Utime.Usec, SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec, MaxRSS: ru.Maxrss}
+}
+
+// Add returns the sum of two usages (nil counts as zero).
+func (r *Rusage) Add(o *Rusage) *Rusage {
+	var s Rusage
+	for _, x := range []*Rusage{r, o} {
+		if x != nil {
+			s.UserUsec += x.UserUsec
+			s.SystemUsec += x.SystemUsec
+			s.MaxRSS = max(s.MaxRSS, x.MaxRSS)
+		}
+	}
+	return &s
 }
 
 // StageError is a set-up failure inside the sandbox, carried to stage 0 as

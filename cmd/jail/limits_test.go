@@ -1,0 +1,258 @@
+package main
+
+// Limits, end to end: each test runs a hostile workload under jail as the
+// unprivileged test user and checks the verdict in the JSON report. The
+// cgroup tests need a delegated cgroup (the test script sets one up with
+// `jail setup-cgroup` and JAIL_TEST_CGROUP=1); the rest hold without one.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func init() {
+	roles["membomb"] = func(args []string) int { // touch up to 4 GiB, 1 MiB at a time
+		var keep [][]byte
+		for i := 0; i < 4096; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Println("survived", len(keep))
+		return 0
+	}
+	roles["spin"] = func(args []string) int {
+		for {
+		}
+	}
+	roles["flood"] = func(args []string) int { // 1 GiB to stdout
+		b := make([]byte, 1<<20)
+		for i := 0; i < 1024; i++ {
+			if _, err := os.Stdout.Write(b); err != nil {
+				return 1
+			}
+		}
+		return 0
+	}
+	roles["work"] = func(args []string) int { // ~0.5 s of CPU, 64 MiB touched, then its own rusage
+		runtime.GOMAXPROCS(1)
+		mem := make([]byte, 64<<20)
+		for j := 0; j < len(mem); j += 4096 {
+			mem[j] = 1
+		}
+		var ru syscall.Rusage
+		for {
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			if time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) > 500*time.Millisecond {
+				break
+			}
+			for i := 0; i < 1e6; i++ {
+				mem[i%len(mem)]++
+			}
+		}
+		fmt.Fprintf(os.Stderr, "self-cpu %.6f\n", float64(ru.Utime.Nano()+ru.Stime.Nano())/1e9)
+		return 0
+	}
+}
+
+// requireCgroup skips unless a delegated cgroup is there to enforce limits.
+func requireCgroup(t *testing.T) {
+	t.Helper()
+	requireSandbox(t)
+	r := jail(t, "--require-cgroup", "--memory", "512MiB", "--", "true")
+	if r.code == 0 {
+		return
+	}
+	if os.Getenv("JAIL_TEST_CGROUP") == "1" {
+		t.Fatalf("no usable delegated cgroup: %s", r.stderr)
+	}
+	t.Skipf("no delegated cgroup (run `jail setup-cgroup` as root, or set JAIL_TEST_CGROUP=1 to make this fail): %s", r.stderr)
+}
+
+// judged runs jail with a report and returns the exit code, the report and
+// the command's stdout.
+func judged(t *testing.T, args ...string) (result, Report) {
+	t.Helper()
+	rp := filepath.Join(t.TempDir(), "report.json")
+	r := jail(t, append([]string{"--report", rp}, args...)...)
+	var rep Report
+	b, err := os.ReadFile(rp)
+	if err != nil {
+		t.Fatalf("no report (exit %d, stderr %q): %v", r.code, r.stderr, err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	t.Logf("report: %s", b)
+	return r, rep
+}
+
+func helperArgs(t *testing.T, role string) []string {
+	return []string{"--profile", helperProfile(t, ""), "--", "/jailtest", "__role", role}
+}
+
+func TestLimitMemoryBomb(t *testing.T) {
+	requireCgroup(t)
+	r, rep := judged(t, append([]string{"--memory", "256MiB"}, helperArgs(t, "membomb")...)...)
+	if rep.Status != StatusML || rep.Limit != "memory" || rep.Memory.OOMKills == 0 {
+		t.Errorf("status %s limit %q oom %d; want ML by the memory limit", rep.Status, rep.Limit, rep.Memory.OOMKills)
+	}
+	if r.code != 128+9 {
+		t.Errorf("exit %d, want 137", r.code)
+	}
+	if rep.Memory.Peak > 300<<20 {
+		t.Errorf("peak %d bytes above the 256MiB limit", rep.Memory.Peak)
+	}
+	checkNoLeftovers(t)
+}
+
+func TestLimitForkBomb(t *testing.T) {
+	requireCgroup(t)
+	rp := filepath.Join(t.TempDir(), "report.json")
+	cmd := exec.Command(jailBin, "--report", rp, "--pids", "64", "--wall-time", "3s", "--",
+		"sh", "-c", "f() { while :; do f & done; }; f 2>/dev/null")
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// The host stays responsive while the bomb runs.
+	time.Sleep(time.Second)
+	t0 := time.Now()
+	if err := exec.Command("true").Run(); err != nil || time.Since(t0) > 2*time.Second {
+		t.Errorf("host: starting true took %s (%v) during the fork bomb", time.Since(t0), err)
+	}
+	_ = cmd.Wait()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("fork bomb ended after %s", d)
+	}
+	var rep Report
+	b, err := os.ReadFile(rp)
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report: %v %s", err, b)
+	}
+	// Either the shell gives up when fork fails (RE, the report naming the
+	// pids limit) or it keeps trying until the wall-time limit (TO).
+	if rep.PidsLimitHits == 0 || rep.Status == StatusOK || (rep.Limit != "pids" && rep.Limit != "wall-time") {
+		t.Errorf("pids hits %d, status %s, limit %q: want the pids limit hit and named", rep.PidsLimitHits, rep.Status, rep.Limit)
+	}
+	checkNoLeftovers(t)
+}
+
+func TestLimitCPUTime(t *testing.T) {
+	requireCgroup(t)
+	r, rep := judged(t, append([]string{"--cpu-time", "1s"}, helperArgs(t, "spin")...)...)
+	if rep.Status != StatusTO || rep.Limit != "cpu-time" {
+		t.Errorf("status %s limit %q, want TO by cpu-time", rep.Status, rep.Limit)
+	}
+	if rep.Time.CPU < 0.9 || rep.Time.CPU > 1.1 {
+		t.Errorf("CPU time %.3fs, want within 10%% of 1s", rep.Time.CPU)
+	}
+	if r.code != 137 {
+		t.Errorf("exit %d, want 137", r.code)
+	}
+	checkNoLeftovers(t)
+}
+
+func TestLimitWallTime(t *testing.T) {
+	requireSandbox(t)
+	start := time.Now()
+	_, rep := judged(t, "--wall-time", "1s", "--", "sleep", "30")
+	if rep.Status != StatusTO || rep.Limit != "wall-time" {
+		t.Errorf("status %s limit %q, want TO by wall-time", rep.Status, rep.Limit)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+func TestLimitOutput(t *testing.T) {
+	requireSandbox(t)
+	out := filepath.Join(t.TempDir(), "out")
+	_, rep := judged(t, append([]string{"--output", "1MiB", "--stdout", out}, helperArgs(t, "flood")...)...)
+	if rep.Status != StatusOL || rep.Limit != "output" {
+		t.Errorf("status %s limit %q, want OL", rep.Status, rep.Limit)
+	}
+	fi, err := os.Stat(out)
+	if err != nil || fi.Size() != 1<<20 {
+		t.Errorf("stdout file: %v, %v; want exactly 1 MiB kept", fi, err)
+	}
+}
+
+func TestAccounting(t *testing.T) {
+	requireCgroup(t)
+	r, rep := judged(t, helperArgs(t, "work")...)
+	if rep.Status != StatusOK {
+		t.Fatalf("status %s: %s", rep.Status, r.stderr)
+	}
+	var self float64
+	if _, err := fmt.Sscanf(r.stderr[strings.Index(r.stderr, "self-cpu"):], "self-cpu %f", &self); err != nil {
+		t.Fatalf("no self-measured CPU in %q", r.stderr)
+	}
+	if rep.Time.CPU < self*0.95 || rep.Time.CPU > self*1.05 {
+		t.Errorf("reported CPU %.3fs, the program measured %.3fs: want within 5%%", rep.Time.CPU, self)
+	}
+	if rep.Memory.Peak < 64<<20 {
+		t.Errorf("peak memory %d, want at least 64 MiB", rep.Memory.Peak)
+	}
+	checkNoLeftovers(t)
+}
+
+func TestDiskFillerStopsAtTmpfsSize(t *testing.T) {
+	requireSandbox(t)
+	p := writeProfile(t, "")
+	b, _ := os.ReadFile(p)
+	b = []byte(strings.Replace(string(b), `size = "64MiB"`, `size = "8MiB"`, 1))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := mustSucceed(t, "--profile", p, "--", "sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>/dev/null; wc -c </tmp/fill")
+	if n := strings.TrimSpace(out); n != fmt.Sprint(8<<20) {
+		t.Errorf("filled %s bytes, want the 8 MiB tmpfs size", n)
+	}
+}
+
+func TestRlimitFallbackIsReported(t *testing.T) {
+	requireSandbox(t)
+	_, rep := judged(t, "--cgroup", "/nonexistent-jail-cgroup", "--memory", "256MiB", "--", "true")
+	t.Logf("enforcement: %v", rep.Enforcement)
+	if rep.Status != StatusXX && !strings.Contains(rep.Enforcement["memory"], "rlimit") {
+		t.Errorf("memory limit without a cgroup: %q, want the rlimit fallback named", rep.Enforcement["memory"])
+	}
+	r := jail(t, "--require-cgroup", "--cgroup", "/nonexistent-jail-cgroup", "--memory", "256MiB", "--", "true")
+	if r.code != exitSetup || !strings.Contains(r.stderr, "cgroup") {
+		t.Errorf("--require-cgroup without one: exit %d %q, want 125 naming the cgroup", r.code, r.stderr)
+	}
+}
+
+// checkNoLeftovers: no sandbox cgroup ("jail-<id>", owned by this user)
+// remains anywhere in the cgroup hierarchies.
+func checkNoLeftovers(t *testing.T) {
+	t.Helper()
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.Count(path, "/") > 9 {
+			return filepath.SkipDir
+		}
+		if strings.HasPrefix(d.Name(), "jail-") {
+			if fi, err := os.Stat(path); err == nil && fi.Sys().(*syscall.Stat_t).Uid == uint32(os.Getuid()) {
+				t.Errorf("sandbox cgroup left behind: %s", path)
+			}
+			return filepath.SkipDir
+		}
+		return nil
+	})
+}

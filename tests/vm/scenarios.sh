@@ -1,0 +1,313 @@
+#!/bin/sh
+# scenarios.sh: the checks run inside the test VM (tests/vm/init starts it as
+# the unprivileged user "tester", with JAIL_CGROUP naming a delegated cgroup2
+# directory). busybox sh and tools only; no jq: the JSON report is read with
+# sed. Prints one line per check,
+#
+#   VMTEST PASS <name>
+#   VMTEST FAIL <name>: <detail>
+#
+# and "VMTEST DONE" last. A scenario that fails, hangs (every jail run has a
+# timeout) or dies does not stop the others.
+#
+# Environment: JAIL_CGROUP (the delegated directory), VMTEST_ONLY (comma-
+# separated scenario names; empty = all), VMTEST_INJECT_FAIL=1 (add a check
+# that fails on purpose), JAIL (the jail binary, default: from PATH).
+
+JAIL=${JAIL:-jail}
+# The test programs, at a path the default profile shows inside the sandbox
+# (it binds /usr, not /opt; /opt/jailtest is a symlink to this directory).
+P=/usr/lib/jailtest
+CG=${JAIL_CGROUP:-/sys/fs/cgroup/jail-tester}
+W=$(mktemp -d /tmp/vmtest.XXXXXX) || { echo "VMTEST FAIL setup: mktemp"; echo "VMTEST DONE"; exit 1; }
+trap 'rm -rf "$W"' EXIT
+
+pass() { echo "VMTEST PASS $1"; }
+fail() {
+	n=$1
+	shift
+	# one line, whatever the detail holds
+	echo "VMTEST FAIL $n: $(printf '%s' "$*" | tr '\n\r' '  ' | cut -c1-400)"
+}
+check() { # check NAME DETAIL-ON-FAILURE COMMAND...: pass if COMMAND succeeds
+	n=$1 d=$2
+	shift 2
+	if "$@"; then pass "$n"; else fail "$n" "$d"; fi
+}
+
+# now: seconds since boot, with centiseconds
+now() { cut -d' ' -f1 /proc/uptime; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# run_jail NAME SECS ARGS...: runs "jail ARGS" with a time-out, stdin from
+# /dev/null, stdout to $W/NAME.out (unless ARGS redirect it themselves,
+# see run_jail_devnull), stderr to $W/NAME.err; the report goes to
+# $W/NAME.json when ARGS name it. Sets RC (exit status; 124 = time-out
+# hit), T (seconds it took).
+run_jail() {
+	name=$1 secs=$2
+	shift 2
+	t0=$(now)
+	timeout -s KILL "$secs" "$JAIL" "$@" </dev/null >"$W/$name.out" 2>"$W/$name.err"
+	RC=$?
+	t1=$(now)
+	T=$(elapsed "$t0" "$t1")
+	[ $RC = 137 ] && [ "$(awk -v t="$T" -v s="$secs" 'BEGIN { print (t >= s - 0.1) }')" = 1 ] && RC=124
+	return 0
+}
+run_jail_devnull() { # as run_jail, stdout to /dev/null
+	name=$1 secs=$2
+	shift 2
+	t0=$(now)
+	timeout -s KILL "$secs" "$JAIL" "$@" </dev/null >/dev/null 2>"$W/$name.err"
+	RC=$?
+	t1=$(now)
+	T=$(elapsed "$t0" "$t1")
+	[ $RC = 137 ] && [ "$(awk -v t="$T" -v s="$secs" 'BEGIN { print (t >= s - 0.1) }')" = 1 ] && RC=124
+	: >"$W/$name.out"
+	return 0
+}
+# what a run said, for failure details
+said() { printf 'exit %s after %ss; stderr: %s' "$RC" "$T" "$(head -c 300 "$W/$1.err" 2>/dev/null)"; }
+
+# ---- the JSON report, flattened to one line without blanks around its
+# punctuation ----
+report() {
+	[ -s "$1" ] && tr -d '\t\r\n' <"$1" | sed -e 's/\([][{},:]\) */\1/g' -e 's/ *\([][{},:]\)/\1/g'
+}
+# jval FILE KEY [OBJECT]: the value (string or number) of the first
+# "KEY": in the report, or of the first "KEY": inside the first
+# "OBJECT":{...}. The first, because top-level keys come before the nested
+# objects in the report and the nested ones may reuse names.
+jval() {
+	report "$1" | awk -v k="\"$2\":" -v o="${3:+\"$3\":{}" '{
+		s = $0
+		if (o != "") {
+			i = index(s, o)
+			if (!i) exit
+			s = substr(s, i + length(o))
+			j = index(s, "}")
+			if (j) s = substr(s, 1, j - 1)
+		}
+		i = index(s, k)
+		if (!i) exit
+		s = substr(s, i + length(k))
+		if (substr(s, 1, 1) == "\"") {
+			s = substr(s, 2)
+			print substr(s, 1, index(s, "\"") - 1)
+		} else if (match(s, /^-?[0-9][0-9.eE+-]*/)) {
+			print substr(s, RSTART, RLENGTH)
+		}
+	}'
+}
+jstr() { jval "$1" "$2"; }
+jnum() { jval "$1" "$2"; }
+jsub() { jval "$1" "$3" "$2"; } # jsub FILE OBJECT KEY
+# numeric test with awk: num_ok VALUE EXPR (EXPR uses v)
+num_ok() { [ -n "$1" ] && awk -v v="$1" "BEGIN { exit !($2) }"; }
+# a summary of a report for failure details
+rsum() {
+	if [ -s "$1" ]; then
+		printf 'report: %s' "$(report "$1" | cut -c1-300)"
+	else
+		printf 'no report'
+	fi
+}
+
+# leftovers: pids of processes that belong to a sandbox: a uid in the
+# sub-uid range (100000..165535), another PID namespace than ours, or one of
+# the test programs by name.
+leftovers() {
+	myns=$(readlink /proc/self/ns/pid)
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		uid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "$d/status" 2>/dev/null)
+		[ -n "$uid" ] || continue # gone
+		comm=$(cat "$d/comm" 2>/dev/null)
+		ns=$(readlink "$d/ns/pid" 2>/dev/null)
+		if [ "$uid" -ge 100000 ] && [ "$uid" -le 165535 ]; then
+			echo "$pid(uid $uid,$comm)"
+		elif [ -n "$ns" ] && [ "$ns" != "$myns" ]; then
+			echo "$pid(pidns $ns,$comm)"
+		else
+			case "$comm" in
+			forkbomb | membomb | cpuspin | flood | accounting | jail-init) echo "$pid($comm)" ;;
+			esac
+		fi
+	done
+}
+
+# =====================================================================
+# 0. delegation: the harness itself. tester may create a cgroup below
+# JAIL_CGROUP, move a process into it and remove it (no jail involved).
+sc_delegation() {
+	d=$CG/vmtest-probe.$$
+	if ! mkdir "$d" 2>"$W/deleg.err"; then
+		fail delegation "tester cannot mkdir in $CG: $(cat "$W/deleg.err")"
+		return
+	fi
+	got=$(sh -c 'echo $$ >"$1/cgroup.procs" && cat /proc/self/cgroup' sh "$d" 2>&1)
+	sleep 0.1
+	rmdir "$d" 2>/dev/null || { sleep 0.5; rmdir "$d"; }
+	case "$got" in
+	"0::/jail-tester/vmtest-probe.$$" | "0::${CG#/sys/fs/cgroup}/vmtest-probe.$$")
+		pass delegation ;;
+	*) fail delegation "moving a process into $d gave: $got" ;;
+	esac
+	check delegation.controllers "$CG/cgroup.subtree_control is '$(cat "$CG/cgroup.subtree_control")'" \
+		sh -c 'for c in memory pids cpu; do grep -qw $c "$1/cgroup.subtree_control" || exit 1; done' sh "$CG"
+}
+
+# 1. smoke: what works today, without limits.
+sc_smoke() {
+	run_jail smoke 60 -- true
+	check smoke.true "$(said smoke)" [ "$RC" = 0 ]
+
+	run_jail uidmap 60 -- cat /proc/self/uid_map
+	echo "vmtest: uid_map inside: $(tr -s ' \n' ' ;' <"$W/uidmap.out")"
+	check smoke.uid_map "uid_map: $(tr '\n' ';' <"$W/uidmap.out"); $(said uidmap)" \
+		awk '$2 == 100000 && $3 == 65536 { ok = 1 } END { exit !ok }' "$W/uidmap.out"
+
+	run_jail cgns 60 -- cat /proc/self/cgroup
+	echo "vmtest: /proc/self/cgroup inside: $(tr '\n' ';' <"$W/cgns.out")"
+	check smoke.cgroupns "/proc/self/cgroup inside: $(tr '\n' ';' <"$W/cgns.out"); $(said cgns)" \
+		grep -qx '0::/' "$W/cgns.out"
+}
+
+# 2. membomb: 4 GiB against --memory 256MiB.
+sc_membomb() {
+	r=$W/membomb.json
+	run_jail membomb 120 --memory 256MiB --report "$r" -- $P/membomb
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit) sig=$(jnum "$r" signal)
+	ook=$(jsub "$r" memory oom_kills)
+	if [ "$st" = ML ] && [ "$lim" = memory ] && num_ok "$ook" 'v >= 1' &&
+		{ [ "$RC" = 137 ] || [ "$sig" = 9 ]; }; then
+		pass membomb
+	else
+		fail membomb "want status ML, limit memory, oom_kills>=1, exit 137 or signal 9; got status '$st' limit '$lim' oom_kills '$ook' signal '$sig'; $(said membomb); $(rsum "$r")"
+	fi
+}
+
+# 3. forkbomb: --pids 64 --wall-time 5s.
+sc_forkbomb() {
+	r=$W/forkbomb.json
+	run_jail forkbomb 60 --pids 64 --wall-time 5s --report "$r" -- $P/forkbomb
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit)
+	if [ "$lim" = pids ] ||
+		{ { [ "$st" = RE ] || [ "$st" = TO ]; } && report "$r" | grep -q '"pids"'; }; then
+		pass forkbomb
+	else
+		fail forkbomb "want limit pids (or status RE/TO with pids noted); got status '$st' limit '$lim'; $(said forkbomb); $(rsum "$r")"
+	fi
+
+	d=$(timeout -s KILL 10 date 2>&1)
+	check forkbomb.responsive "date after the fork bomb: exit $?: $d" [ -n "$d" ]
+
+	left=$(leftovers)
+	if [ -n "$left" ]; then
+		sleep 2
+		left2=$(leftovers)
+		fail forkbomb.cleanup "sandbox processes left after jail returned: $(echo $left | cut -c1-200); 2 s later: $(echo $left2 | wc -w) left"
+	else
+		pass forkbomb.cleanup
+	fi
+}
+
+# 4. cpuspin: --cpu-time 1s on a busy loop.
+sc_cpuspin() {
+	r=$W/cpuspin.json
+	run_jail cpuspin 60 --cpu-time 1s --report "$r" -- $P/cpuspin
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit) cpu=$(jsub "$r" time cpu)
+	if [ "$st" = TO ] && [ "$lim" = cpu-time ] && num_ok "$cpu" 'v >= 0.9 && v <= 1.1'; then
+		pass cpuspin
+	else
+		fail cpuspin "want status TO, limit cpu-time, 0.9<=time.cpu<=1.1; got status '$st' limit '$lim' time.cpu '$cpu'; $(said cpuspin); $(rsum "$r")"
+	fi
+}
+
+# 5. sleeper: --wall-time 1s on sleep 30.
+sc_sleeper() {
+	r=$W/sleeper.json
+	run_jail sleeper 40 --wall-time 1s --report "$r" -- sleep 30
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit)
+	if [ "$st" = TO ] && [ "$lim" = wall-time ] && num_ok "$T" 'v < 3'; then
+		pass sleeper
+	else
+		fail sleeper "want status TO, limit wall-time, done in < 3 s; got status '$st' limit '$lim'; $(said sleeper); $(rsum "$r")"
+	fi
+}
+
+# 6. flood: 1 GiB to stdout (the shell sends it to /dev/null), --output 1MiB.
+sc_flood() {
+	r=$W/flood.json
+	run_jail_devnull flood 120 --output 1MiB --report "$r" -- $P/flood
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit)
+	if [ "$st" = OL ] && [ "$lim" = output ]; then
+		pass flood
+	else
+		fail flood "want status OL, limit output; got status '$st' limit '$lim'; $(said flood); $(rsum "$r")"
+	fi
+}
+
+# 7. accounting: no limits; the report's CPU time against the program's own
+# getrusage, and the peak memory against the 64 MiB it touched.
+sc_accounting() {
+	r=$W/accounting.json
+	run_jail accounting 60 --report "$r" -- $P/accounting
+	own=$(sed -n 's/.*cpu=\([0-9.]*\).*/\1/p' "$W/accounting.err" | head -n1)
+	cpu=$(jsub "$r" time cpu) peak=$(jsub "$r" memory peak)
+	if [ -n "$own" ] && num_ok "$cpu" "v >= $own * 0.95 && v <= $own * 1.05"; then
+		pass accounting.cpu
+	else
+		fail accounting.cpu "want time.cpu within 5% of the program's own $own s; got '$cpu'; $(said accounting); $(rsum "$r")"
+	fi
+	if num_ok "$peak" 'v >= 67108864'; then
+		pass accounting.memory
+	else
+		fail accounting.memory "want memory.peak >= 67108864 (64 MiB touched); got '$peak'; $(said accounting); $(rsum "$r")"
+	fi
+}
+
+# 8. cleanup: no cgroup left below JAIL_CGROUP (but the harness's session).
+sc_cleanup() {
+	left=""
+	for d in "$CG"/*/; do
+		[ -d "$d" ] || continue
+		b=$(basename "$d")
+		[ "$b" = session ] && continue
+		left="$left $b"
+	done
+	check cleanup "child cgroups left in $CG:$left" [ -z "$left" ]
+}
+
+# A check that fails on purpose: proves that a failure reaches vm-test.sh.
+sc_injected() {
+	fail injected "deliberate failure (vmtest.fail=1)"
+}
+
+# =====================================================================
+echo "vmtest: scenarios as $(id), jail: $(command -v "$JAIL"), JAIL_CGROUP=$CG"
+echo "vmtest: own cgroup: $(cat /proc/self/cgroup)"
+
+all="delegation smoke membomb forkbomb cpuspin sleeper flood accounting cleanup"
+[ "$VMTEST_INJECT_FAIL" = 1 ] && all="$all injected"
+for s in $all; do
+	if [ -n "$VMTEST_ONLY" ] && [ "$s" != injected ]; then
+		case ",$VMTEST_ONLY," in
+		*",$s,"*) ;;
+		*) continue ;;
+		esac
+	fi
+	echo "vmtest: -- $s"
+	t0=$(now)
+	# In a subshell: a scenario that exits or trips over something ends
+	# there, and the others still run. Its lines are checked for a verdict.
+	(sc_$s) >"$W/verdicts.$s" 2>&1
+	rc=$?
+	cat "$W/verdicts.$s"
+	if ! grep -q "^VMTEST \(PASS\|FAIL\) $s" "$W/verdicts.$s"; then
+		fail "$s" "the scenario gave no verdict (exit $rc)"
+	fi
+	echo "vmtest: -- $s took $(elapsed "$t0" "$(now)") s"
+done
+echo "VMTEST DONE"
