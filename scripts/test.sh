@@ -63,3 +63,10 @@ fi
 
 echo "== tests as $TEST_USER (unprivileged, with a sub-uid range)"
 su -s /bin/bash "$TEST_USER" -c "cd '$work/src' && env PATH='$PATH' JAIL_TEST_MUST_WORK=1 JAIL_TEST_SUBID=1 $cgroup_env go test -count=1 ./... && scripts/fuzz.sh"
+
+# The cgroup v2 path, in a VM with a real cgroup2 hierarchy (this machine
+# mounts v1): about 30 s here with software emulation.
+if [ "${JAIL_SKIP_VM:-}" != 1 ]; then
+	echo "== cgroup v2 limits in a VM (scripts/vm-test.sh; JAIL_SKIP_VM=1 skips)"
+	scripts/vm-test.sh
+fi

@@ -178,10 +178,12 @@ log "initramfs: $(du -h "$WORK/initramfs.cpio.gz" | cut -f1) (kernel $(basename 
 ACCEL=(-accel tcg -cpu max)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	ACCEL=(-enable-kvm -cpu host)
+	APPEND_ACCEL=""
 else
 	log "no usable /dev/kvm: software emulation (TCG)"
+	APPEND_ACCEL=" vmtest.tcg=1"
 fi
-APPEND="console=ttyS0 cgroup_no_v1=all panic=-1 quiet"
+APPEND="console=ttyS0 cgroup_no_v1=all panic=-1 quiet$APPEND_ACCEL"
 [ -n "${JAIL_VM_ONLY:-}" ] && APPEND="$APPEND vmtest.only=$JAIL_VM_ONLY"
 [ "${JAIL_VM_INJECT_FAIL:-}" = 1 ] && APPEND="$APPEND vmtest.fail=1"
 

@@ -37,6 +37,10 @@ type Report struct {
 		User   float64 `json:"user"`
 		System float64 `json:"system"`
 		Wall   float64 `json:"wall"` // from the command's start to its end
+		// Jail is the CPU time of jail's own processes in the sandbox (its
+		// init, and the exec shim before it became the command), which a
+		// cgroup counts too and which is not in CPU.
+		Jail float64 `json:"jail,omitempty"`
 	} `json:"time"`
 	Memory struct {
 		Peak     uint64 `json:"peak"` // the sandbox's (cgroup), or the largest process's (rusage)

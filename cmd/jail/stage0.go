@@ -328,6 +328,7 @@ func account(rep *Report, cg *limits.Cgroup, overhead *ipc.Rusage, result *ipc.M
 		user := time.Duration(overhead.UserUsec) * time.Microsecond
 		sys := time.Duration(overhead.SystemUsec) * time.Microsecond
 		rep.Time.CPU = max(u.CPU-user-sys, 0).Seconds()
+		rep.Time.Jail = (user + sys).Seconds()
 		rep.Time.User = max(u.CPUUser-user, 0).Seconds()
 		rep.Time.System = max(u.CPUSystem-sys, 0).Seconds()
 		rep.Memory.Peak, rep.Memory.OOMKills, rep.PidsLimitHits = u.MemoryPeak, u.OOMKills, u.PidsLimitHits

@@ -250,13 +250,18 @@ sc_flood() {
 }
 
 # 7. accounting: no limits; the report's CPU time against the program's own
-# getrusage, and the peak memory against the 64 MiB it touched.
+# getrusage, and the peak memory against the 64 MiB it touched. The program
+# measures from main, so its execve (the kernel loading it) is in the
+# report but not in its own figure: a few ms on hardware, but software
+# emulation (vmtest.tcg=1) makes it tens of ms, which the bound allows.
 sc_accounting() {
 	r=$W/accounting.json
 	run_jail accounting 60 --report "$r" -- $P/accounting
 	own=$(sed -n 's/.*cpu=\([0-9.]*\).*/\1/p' "$W/accounting.err" | head -n1)
 	cpu=$(jsub "$r" time cpu) peak=$(jsub "$r" memory peak)
-	if [ -n "$own" ] && num_ok "$cpu" "v >= $own * 0.95 && v <= $own * 1.05"; then
+	slack=0.01
+	grep -q 'vmtest.tcg=1' /proc/cmdline && slack=0.1
+	if [ -n "$own" ] && num_ok "$cpu" "v >= $own * 0.95 && v <= $own * 1.05 + $slack"; then
 		pass accounting.cpu
 	else
 		fail accounting.cpu "want time.cpu within 5% of the program's own $own s; got '$cpu'; $(said accounting); $(rsum "$r")"
