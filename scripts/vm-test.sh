@@ -211,7 +211,8 @@ echo "$lines"
 npass=$(grep -c '^VMTEST PASS ' <<<"$lines" || true)
 nfail=$(grep -c '^VMTEST FAIL ' <<<"$lines" || true)
 done=$(grep -c '^VMTEST DONE$' <<<"$lines" || true)
-log "$npass passed, $nfail failed; VM ran $((end - boot0))s, total $((end - start))s (qemu exit $qrc)"
+log "VM ran $((end - boot0))s, total $((end - start))s (qemu exit $qrc)"
+echo "vm-test: $npass passed, $nfail failed"
 if [ "$done" -ge 1 ] && [ "$nfail" = 0 ] && [ "$npass" -ge 1 ]; then
 	exit 0
 fi
