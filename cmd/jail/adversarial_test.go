@@ -914,7 +914,7 @@ func TestAttackTIOCSTI(t *testing.T) {
 	for _, ctty := range []bool{true, false} {
 		name := map[bool]string{true: "ctty", false: "no-ctty"}[ctty]
 		t.Run(name, func(t *testing.T) {
-			master, slave := openPTY(t)
+			master, slave := openPty(t) // the slave is nobody's controlling terminal yet
 			defer master.Close()
 			defer slave.Close()
 			go func() { // drain what is written to the terminal
@@ -973,28 +973,6 @@ func TestAttackTIOCSTI(t *testing.T) {
 			}
 		})
 	}
-}
-
-// openPTY opens a pseudo-terminal pair; the slave is nobody's controlling
-// terminal yet.
-func openPTY(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Skipf("no /dev/ptmx: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return os.NewFile(uintptr(m), "/dev/ptmx"), s
 }
 
 // TestAttackDaemon: a double-forked, setsid'd daemon must not outlive the
