@@ -44,6 +44,9 @@ type Profile struct {
 type User struct {
 	UID uint32 `toml:"uid" json:"uid"` // default 0
 	GID uint32 `toml:"gid" json:"gid"` // default 0
+	// KeepCaps are capabilities (e.g. "CAP_NET_BIND_SERVICE") the command
+	// keeps, in its own namespaces only; every other one is dropped.
+	KeepCaps []string `toml:"keep_caps" json:"keep_caps,omitempty"`
 }
 
 // Env describes the environment of the command. Nothing of the caller's

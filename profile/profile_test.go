@@ -17,7 +17,7 @@ func TestDefault(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if p.Hostname != "jail" || p.Cwd != "/" || p.User != (User{}) {
+	if p.Hostname != "jail" || p.Cwd != "/" || p.User.UID != 0 || p.User.GID != 0 || len(p.User.KeepCaps) != 0 {
 		t.Errorf("hostname %q cwd %q user %+v", p.Hostname, p.Cwd, p.User)
 	}
 	var usr, tmp *Mount

@@ -758,3 +758,37 @@ func TestTerminalOfItsOwn(t *testing.T) {
 		t.Errorf("the command's controlling terminal is the caller's (%d)", ctty)
 	}
 }
+
+// TestKeepCaps: a profile can keep a capability; the command holds exactly
+// that one (in its own namespaces), as root and as another uid.
+func TestKeepCaps(t *testing.T) {
+	requireSandbox(t)
+	for _, uid := range []string{"0", "1000"} {
+		t.Run("uid "+uid, func(t *testing.T) {
+			if uid != "0" && os.Getenv("JAIL_TEST_SUBID") != "1" {
+				t.Skip("needs a sub-uid range")
+			}
+			p := writeProfile(t, "")
+			b, _ := os.ReadFile(p)
+			b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = "+uid+"\ngid = "+uid+"\nkeep_caps = [\"CAP_NET_BIND_SERVICE\"]", 1))
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := mustSucceed(t, "--profile", p, "--", "grep", "^Cap", "/proc/self/status")
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				k, v, _ := strings.Cut(l, ":")
+				want := "0000000000000400" // bit 10: CAP_NET_BIND_SERVICE
+				if strings.TrimSpace(v) != want {
+					t.Errorf("%s = %s, want %s", k, strings.TrimSpace(v), want)
+				}
+			}
+		})
+	}
+	bad := writeProfile(t, "")
+	b, _ := os.ReadFile(bad)
+	b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = 0\ngid = 0\nkeep_caps = [\"CAP_FLY\"]", 1))
+	_ = os.WriteFile(bad, b, 0o644)
+	if r := jail(t, "--profile", bad, "--", "true"); r.code != 125 || !strings.Contains(r.stderr, `user.keep_caps: unknown capability "CAP_FLY"`) {
+		t.Errorf("bad capability: exit %d %q", r.code, r.stderr)
+	}
+}

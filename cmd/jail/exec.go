@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -65,19 +66,37 @@ func execCommand(sock *os.File, spec *ExecSpec) (int, error) {
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(spec.GID), uintptr(spec.GID), uintptr(spec.GID)); e != 0 {
 		return exitSetup, os.NewSyscallError(fmt.Sprintf("setresgid(%d)", spec.GID), e)
 	}
-	if err := dropBoundingSet(); err != nil {
+	if err := dropBoundingSet(spec.KeepCaps); err != nil {
 		return exitSetup, err
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return exitSetup, os.NewSyscallError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", err)
+	}
+	if len(spec.KeepCaps) > 0 {
+		// Or setresuid to a non-zero uid would empty the permitted set.
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return exitSetup, os.NewSyscallError("prctl(PR_SET_KEEPCAPS)", err)
+		}
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(spec.UID), uintptr(spec.UID), uintptr(spec.UID)); e != 0 {
 		return exitSetup, os.NewSyscallError(fmt.Sprintf("setresuid(%d)", spec.UID), e)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	for _, c := range spec.KeepCaps {
+		bit := uint32(1) << (c % 32)
+		data[c/32].Permitted |= bit
+		data[c/32].Effective |= bit
+		data[c/32].Inheritable |= bit
+	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return exitSetup, os.NewSyscallError("capset", err)
+	}
+	// Ambient: kept across execve whatever the uid and the file.
+	for _, c := range spec.KeepCaps {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			return exitSetup, os.NewSyscallError(fmt.Sprintf("prctl(PR_CAP_AMBIENT_RAISE, %d)", c), err)
+		}
 	}
 	// With the command's own rights: a directory it could not enter
 	// itself is an error, not a favour of CAP_DAC_OVERRIDE.
@@ -115,10 +134,14 @@ func execCommand(sock *os.File, spec *ExecSpec) (int, error) {
 	return code, &os.PathError{Op: "execve", Path: path, Err: err}
 }
 
-// dropBoundingSet removes every capability from the bounding set, so that
-// no later execve (of a file with capabilities, or as uid 0) regains any.
-func dropBoundingSet() error {
+// dropBoundingSet removes every capability but keep from the bounding set,
+// so that no later execve (of a file with capabilities, or as uid 0)
+// regains any.
+func dropBoundingSet(keep []int) error {
 	for c := 0; ; c++ {
+		if slices.Contains(keep, c) {
+			continue
+		}
 		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
 		if errors.Is(err, unix.EINVAL) && c > 0 {
 			return nil // past CAP_LAST_CAP

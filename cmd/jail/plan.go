@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,6 +58,9 @@ type ExecSpec struct {
 	Seccomp []byte `json:"seccomp,omitempty"`
 	// Rlimits are set by stage 3 first thing.
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// KeepCaps are the capability numbers the command keeps (bounding,
+	// permitted, effective, inheritable and ambient); all others go.
+	KeepCaps []int `json:"keep_caps,omitempty"`
 }
 
 // cloneFlags are the namespaces created by the first clone, all owned by the
@@ -86,6 +90,10 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 	if err != nil {
 		return nil, err
 	}
+	keep, err := capNumbers(p)
+	if err != nil {
+		return nil, err
+	}
 	return &Plan{
 		Version:    planVersion,
 		CloneFlags: cloneFlags,
@@ -100,6 +108,7 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 			GID:       p.User.GID,
 			Setgroups: !m.SetgroupsDeny,
 			Seccomp:   filter,
+			KeepCaps:  keep,
 		},
 	}, nil
 }
@@ -141,4 +150,34 @@ func loadProfile(arg string) (*profile.Profile, error) {
 		}
 	}
 	return profile.Load(arg)
+}
+
+// capNames are the capabilities by number, as the kernel numbers them.
+var capNames = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+}
+
+// capNumbers turns user.keep_caps into capability numbers.
+func capNumbers(p *profile.Profile) ([]int, error) {
+	var out []int
+	for _, name := range p.User.KeepCaps {
+		n := slices.Index(capNames, strings.ToUpper(name))
+		if n < 0 {
+			n = slices.Index(capNames, "CAP_"+strings.ToUpper(name))
+		}
+		if n < 0 {
+			return nil, &profile.Error{File: p.File, Line: p.LineOf("user.keep_caps"), Key: "user.keep_caps",
+				Msg: fmt.Sprintf("unknown capability %q (names like CAP_NET_BIND_SERVICE)", name)}
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
