@@ -279,6 +279,10 @@ func checkSpec(spec Spec, id string) error {
 // cpuQuota is the quota in microseconds per cpuPeriod for n CPUs.
 func cpuQuota(n float64) int64 { return int64(math.Round(n * cpuPeriod)) }
 
+// NoCgroup as the cgroup directory (or JAIL_CGROUP) asks for no cgroup:
+// the rlimit fallbacks, as on a host without delegation.
+const NoCgroup = "none"
+
 // Prepare creates the sandbox's leaf cgroup named "jail-"+id under a
 // delegated parent and writes the limits.
 //
@@ -303,6 +307,9 @@ func Prepare(spec Spec, id string) (*Cgroup, error) {
 	named, src := spec.CgroupDir, "cgroup_dir"
 	if named == "" {
 		named, src = os.Getenv(EnvCgroup), EnvCgroup
+	}
+	if named == NoCgroup {
+		return noCgroup(spec, "no cgroup asked for ("+src+"="+NoCgroup+")")
 	}
 	var c *Cgroup
 	if named != "" {

@@ -101,7 +101,7 @@ type Limits struct {
 	OpenFiles     uint64   `toml:"open_files" json:"open_files,omitempty"` // RLIMIT_NOFILE
 	Stack         Size     `toml:"stack" json:"stack,omitempty"`           // RLIMIT_STACK
 	RequireCgroup bool     `toml:"require_cgroup" json:"require_cgroup,omitempty"`
-	Cgroup        string   `toml:"cgroup" json:"cgroup,omitempty"` // delegated cgroup directory to use
+	Cgroup        string   `toml:"cgroup" json:"cgroup,omitempty"` // delegated cgroup directory to use; "none": no cgroup
 }
 
 // DefaultSeccompBase is the policy of a profile without [seccomp].

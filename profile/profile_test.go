@@ -350,7 +350,7 @@ func TestLimitsSection(t *testing.T) {
 		{"[limits]\ncpu_time = \"fast\"\n", `line 2: limits.cpu_time: `},
 		{"[limits]\nmemory = 100\n", `line 2: limits.memory: 100 bytes is too small`},
 		{"[limits]\nmemroy = \"1GiB\"\n", `line 2: limits.memroy: unknown key`},
-		{"[limits]\ncgroup = \"rel\"\n", `line 2: limits.cgroup: must be an absolute path`},
+		{"[limits]\ncgroup = \"rel\"\n", `line 2: limits.cgroup: must be an absolute path, or "none"`},
 	} {
 		_, err := Parse(strings.NewReader(tc.toml), "t.toml")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

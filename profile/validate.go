@@ -260,7 +260,7 @@ func checkLimits(v *validator) {
 	if l.Memory != 0 && l.Memory < 1<<20 {
 		v.add(0, []string{"limits", "memory"}, "%d bytes is too small to start anything (at least 1MiB)", uint64(l.Memory))
 	}
-	if l.Cgroup != "" && !path.IsAbs(l.Cgroup) {
-		v.add(0, []string{"limits", "cgroup"}, "must be an absolute path")
+	if l.Cgroup != "" && l.Cgroup != "none" && !path.IsAbs(l.Cgroup) {
+		v.add(0, []string{"limits", "cgroup"}, "must be an absolute path, or \"none\"")
 	}
 }

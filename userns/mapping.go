@@ -206,3 +206,22 @@ func mapFile(ms []IDMap) []byte {
 	}
 	return []byte(b.String())
 }
+
+// Isolate narrows a helper mapping to two ids: inside 0 stays the caller,
+// and inside uid (gid) becomes the one id of the sub-uid (sub-gid) range at
+// position slot, modulo the range. Concurrent sandboxes with different
+// slots then run their command as different host ids, so a per-uid limit
+// such as RLIMIT_NPROC counts one sandbox. It returns m unchanged (and
+// false) when m is not a helper mapping with a range, or uid or gid is 0.
+func (m Mapping) Isolate(uid, gid, slot uint32) (Mapping, bool) {
+	if !m.Helper || len(m.UIDs) < 2 || len(m.GIDs) < 2 || uid == 0 || gid == 0 {
+		return m, false
+	}
+	one := func(ms []IDMap, inside uint32) []IDMap {
+		r := ms[1]
+		return []IDMap{ms[0], {Inside: inside, Outside: r.Outside + slot%r.Count, Count: 1}}
+	}
+	out := m
+	out.UIDs, out.GIDs = one(m.UIDs, uid), one(m.GIDs, gid)
+	return out, true
+}

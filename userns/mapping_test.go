@@ -210,3 +210,25 @@ func TestMappingJSON(t *testing.T) {
 		t.Fatalf("json = %s\nwant %s", b, want)
 	}
 }
+
+func TestIsolate(t *testing.T) {
+	m := Build(Host{UID: 1000, GID: 1000, User: "a", SubUIDs: []Range{{100000, 65536}}, SubGIDs: []Range{{200000, 65536}}, HasHelpers: true})
+	got, ok := m.Isolate(1000, 1000, 70000)
+	if !ok {
+		t.Fatal("not isolated")
+	}
+	want := []IDMap{{0, 1000, 1}, {1000, 100000 + 70000%65536, 1}}
+	if len(got.UIDs) != 2 || got.UIDs[0] != want[0] || got.UIDs[1] != want[1] {
+		t.Errorf("UIDs %v, want %v", got.UIDs, want)
+	}
+	if got.GIDs[1].Outside != 200000+70000%65536 {
+		t.Errorf("GIDs %v", got.GIDs)
+	}
+	if _, ok := m.Isolate(0, 0, 1); ok {
+		t.Error("isolated uid 0")
+	}
+	single := Build(Host{UID: 1000, GID: 1000})
+	if _, ok := single.Isolate(1000, 1000, 1); ok {
+		t.Error("isolated a single-id mapping")
+	}
+}

@@ -6,6 +6,7 @@ package main
 // `jail setup-cgroup` and JAIL_TEST_CGROUP=1); the rest hold without one.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -250,4 +251,44 @@ func checkNoLeftovers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPidsFallbackPerSandbox: without a cgroup, the process limit is
+// RLIMIT_NPROC, which counts a uid's processes; with a non-root uid inside,
+// each sandbox's command gets a host uid of its own, so two sandboxes do
+// not share the count, and one sandbox still hits its own.
+func TestPidsFallbackPerSandbox(t *testing.T) {
+	requireSandbox(t)
+	skipRoot(t)
+	if os.Getenv("JAIL_TEST_SUBID") != "1" {
+		t.Skip("needs a /etc/subuid range (JAIL_TEST_SUBID=1)")
+	}
+	p := writeProfile(t, "")
+	b, _ := os.ReadFile(p)
+	b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = 1000\ngid = 1000", 1))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spawn := func(n int) *exec.Cmd {
+		return exec.Command(jailBin, "--profile", p, "--cgroup", "none", "--pids", "8", "--",
+			"sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do sleep 1 & i=$((i+1)); done; wait", n))
+	}
+	// Two sandboxes of 7 processes each (sh and 6 sleeps) under a limit of 8.
+	var outs [2]bytes.Buffer
+	cmds := []*exec.Cmd{spawn(6), spawn(6)}
+	for i, cmd := range cmds {
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("a sandbox under its own limit failed: %v %s", err, outs[i].String())
+		}
+	}
+	// One sandbox of 13 processes under the same limit.
+	if out, err := spawn(12).CombinedOutput(); err == nil || !strings.Contains(string(out), "fork") {
+		t.Errorf("13 processes under --pids 8: %v %s, want fork to fail", err, out)
+	}
 }

@@ -246,6 +246,14 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 	}
 	defer cg.Remove()
 	rep.Enforcement = enforcement(l, cg)
+	if cg.Backend() == limits.None && l.Pids > 0 {
+		// RLIMIT_NPROC counts the processes of a uid: give this
+		// sandbox's command a host uid of its own.
+		if m, ok := plan.IDMap.Isolate(plan.Exec.UID, plan.Exec.GID, uint32(os.Getpid())); ok {
+			plan.IDMap = m
+			rep.Enforcement["pids"] = "rlimit (RLIMIT_NPROC on a host uid of this sandbox's own)"
+		}
+	}
 	plan.Exec.Rlimits = rlimits(l, cg.Backend())
 	if err := checkRlimits(plan.Exec.Rlimits); err != nil {
 		return exitSetup, fmt.Errorf("limits: %w", err)
@@ -313,7 +321,7 @@ func enforcement(l profile.Limits, cg *limits.Cgroup) map[string]string {
 			e["memory"] = "rlimit (RLIMIT_AS: address space of each process, not the sandbox's RAM)"
 		}
 		if l.Pids > 0 {
-			e["pids"] = "rlimit (RLIMIT_NPROC: counts every process of the uid)"
+			e["pids"] = "rlimit (RLIMIT_NPROC: counts every process of the uid; set user.uid to a non-zero id with a sub-uid range to give each sandbox its own)"
 		}
 		if l.CPUs > 0 {
 			e["cpus"] = "none (needs a cgroup)"
