@@ -214,14 +214,19 @@ sc_forkbomb() {
 }
 
 # 4. cpuspin: --cpu-time 1s on a busy loop.
+# Within 10% on hardware (the host's test holds that on cgroup v1). Under
+# software emulation (vmtest.tcg=1) jail's 10 ms poll and the kill take
+# tens of emulated ms more, which the bound allows.
 sc_cpuspin() {
 	r=$W/cpuspin.json
 	run_jail cpuspin 60 --cpu-time 1s --report "$r" -- $P/cpuspin
 	st=$(jstr "$r" status) lim=$(jstr "$r" limit) cpu=$(jsub "$r" time cpu)
-	if [ "$st" = TO ] && [ "$lim" = cpu-time ] && num_ok "$cpu" 'v >= 0.9 && v <= 1.1'; then
+	hi=1.1
+	grep -q 'vmtest.tcg=1' /proc/cmdline && hi=1.3
+	if [ "$st" = TO ] && [ "$lim" = cpu-time ] && num_ok "$cpu" "v >= 0.9 && v <= $hi"; then
 		pass cpuspin
 	else
-		fail cpuspin "want status TO, limit cpu-time, 0.9<=time.cpu<=1.1; got status '$st' limit '$lim' time.cpu '$cpu'; $(said cpuspin); $(rsum "$r")"
+		fail cpuspin "want status TO, limit cpu-time, 0.9<=time.cpu<=$hi; got status '$st' limit '$lim' time.cpu '$cpu'; $(said cpuspin); $(rsum "$r")"
 	fi
 }
 
