@@ -149,7 +149,9 @@ func stage2() (code int) {
 		return fail("init", err)
 	}
 	exited := ipc.Msg{Type: ipc.TypeExited}
-	exited.Rusage = ipc.GetRusage(unix.RUSAGE_CHILDREN)
+	// RUSAGE_CHILDREN counts the shim before its execve too: that part
+	// is jail's, not the command's.
+	exited.Rusage = ipc.GetRusage(unix.RUSAGE_CHILDREN).Sub(shimUsage)
 	exited.Overhead = ipc.GetRusage(unix.RUSAGE_SELF).Add(shimUsage)
 	switch {
 	case status.Signaled():

@@ -292,3 +292,24 @@ func TestPidsFallbackPerSandbox(t *testing.T) {
 		t.Errorf("13 processes under --pids 8: %v %s, want fork to fail", err, out)
 	}
 }
+
+// TestReportOnSetupFailure: a run that fails before the sandbox exists
+// still writes its reports, as XX, over any previous run's.
+func TestReportOnSetupFailure(t *testing.T) {
+	dir := t.TempDir()
+	meta, rep := filepath.Join(dir, "meta"), filepath.Join(dir, "r.json")
+	for _, f := range []string{meta, rep} {
+		if err := os.WriteFile(f, []byte("status:OLD\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := jail(t, "--meta", meta, "--report", rep, "--profile", filepath.Join(dir, "missing.toml"), "--", "true")
+	if r.code != exitSetup {
+		t.Fatalf("exit %d, want 125", r.code)
+	}
+	m, _ := os.ReadFile(meta)
+	j, _ := os.ReadFile(rep)
+	if !strings.Contains(string(m), "status:XX") || !strings.Contains(string(j), `"status": "XX"`) {
+		t.Errorf("meta %q, report %q: want XX in both", m, j)
+	}
+}

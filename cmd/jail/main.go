@@ -180,24 +180,32 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jail: %v\n%s", err, "Try 'jail --help'.\n")
 		return exitSetup
 	}
+	rep := &Report{Version: reportVersion, Enforcement: map[string]string{}}
+	// Every failure from here writes the reports too (status XX): a judge
+	// must never read a previous run's file as this run's verdict.
+	failSetup := func(err error) int {
+		fmt.Fprintf(stderr, "jail: %v\n", err)
+		rep.Status, rep.Message = StatusXX, err.Error()
+		if werr := writeReports(opts, rep); werr != nil {
+			fmt.Fprintf(stderr, "jail: %v\n", werr)
+		}
+		return exitSetup
+	}
 	p, err := loadProfile(opts.profile)
 	if err != nil {
-		fmt.Fprintf(stderr, "jail: %v\n", err)
-		return exitSetup
+		return failSetup(err)
 	}
 	for _, set := range opts.limits {
 		set(&p.Limits)
 	}
 	host, err := userns.LookupHost()
 	if err != nil {
-		fmt.Fprintf(stderr, "jail: %v\n", err)
-		return exitSetup
+		return failSetup(err)
 	}
 	mapping := userns.Build(host)
 	plan, err := buildPlan(p, mapping, opts.argv, os.Environ())
 	if err != nil {
-		fmt.Fprintf(stderr, "jail: %v\n", err)
-		return exitSetup
+		return failSetup(err)
 	}
 	if opts.plan {
 		b, _ := json.MarshalIndent(plan, "", "  ")
@@ -211,12 +219,12 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	// command could make it its controlling terminal (TIOCSCTTY works on
 	// a terminal that is no session's) and type into it. Each of 0-2 that
 	// is a terminal is replaced by a pseudo-terminal of jail's instead.
-	rep := &Report{Version: reportVersion, Enforcement: map[string]string{}}
 	code, err := supervise(opts, p, plan, rep)
 	if err != nil {
 		fmt.Fprintf(stderr, "jail: %s\n", describe(err))
 		rep.Message = describe(err)
-		if code == exitSetup {
+		var se *setupError
+		if code == exitSetup || errors.As(err, &se) {
 			rep.Status = StatusXX
 		} else {
 			rep.Status, rep.ExitCode = StatusRE, code // the command could not be executed

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // reportVersion is the version of the JSON report's schema. Fields are
@@ -26,32 +28,41 @@ const (
 // Report is what --report writes, as JSON: how the run ended and what it
 // used. Times are in seconds, memory in bytes.
 type Report struct {
-	Version  int    `json:"version"`
-	Status   string `json:"status"`
-	Limit    string `json:"limit,omitempty"` // the limit that ended the run: cpu-time, wall-time, memory, output, pids
-	ExitCode int    `json:"exit_code"`       // the command's exit status (0 when a signal killed it)
-	Signal   int    `json:"signal,omitempty"`
-	Message  string `json:"message,omitempty"`
-	Time     struct {
-		CPU    float64 `json:"cpu"` // user + system, all processes of the sandbox
-		User   float64 `json:"user"`
-		System float64 `json:"system"`
-		Wall   float64 `json:"wall"` // from the command's start to its end
-		// Jail is the CPU time of jail's own processes in the sandbox (its
-		// init, and the exec shim before it became the command), which a
-		// cgroup counts too and which is not in CPU.
-		Jail float64 `json:"jail,omitempty"`
-	} `json:"time"`
-	Memory struct {
-		Peak     uint64 `json:"peak"` // the sandbox's (cgroup), or the largest process's (rusage)
-		OOMKills uint64 `json:"oom_kills"`
-	} `json:"memory"`
+	Version       int    `json:"version"`
+	Status        string `json:"status"`
+	Limit         string `json:"limit,omitempty"` // the limit that ended the run: cpu-time, wall-time, memory, output, pids
+	ExitCode      int    `json:"exit_code"`       // the command's exit status (0 when a signal killed it)
+	Signal        int    `json:"signal,omitempty"`
+	Message       string `json:"message,omitempty"`
+	Time          Times  `json:"time"`
+	Memory        Memory `json:"memory"`
 	PidsLimitHits uint64 `json:"pids_limit_hits,omitempty"`
-	Output        uint64 `json:"output,omitempty"` // bytes of stdout+stderr, when an output limit was set
+	// Killed: jail (a limit, the OOM killer, a signal in set-up) ended the
+	// sandbox, rather than the command ending by itself.
+	Killed bool   `json:"killed,omitempty"`
+	Output uint64 `json:"output,omitempty"` // bytes of stdout+stderr, when an output limit was set
 	// Enforcement says, for each limit asked for, what enforced it
 	// ("cgroup2", "cgroup1", "rlimit", "jail" for jail's own timers and
 	// counters, "none" when nothing could), plus the cgroup backend used.
 	Enforcement map[string]string `json:"enforcement"`
+}
+
+// Times are in seconds.
+type Times struct {
+	CPU    float64 `json:"cpu"` // user + system, all processes of the sandbox
+	User   float64 `json:"user"`
+	System float64 `json:"system"`
+	Wall   float64 `json:"wall"` // from the command's start to its end
+	// Jail is the CPU time of jail's own processes in the sandbox (its
+	// init, and the exec shim before it became the command), which a
+	// cgroup counts too and which is not in CPU.
+	Jail float64 `json:"jail,omitempty"`
+}
+
+// Memory is in bytes.
+type Memory struct {
+	Peak     uint64 `json:"peak"` // the sandbox's (cgroup), or the largest process's (rusage)
+	OOMKills uint64 `json:"oom_kills"`
 }
 
 // verdict fills Status and Limit from what happened, in isolate's order of
@@ -65,7 +76,8 @@ func (r *Report) verdict(killedFor string, cpuLimit, wallLimit time.Duration) {
 		r.Status, r.Limit = StatusOL, "output"
 	case killedFor != "":
 		r.Status, r.Limit = StatusTO, killedFor
-	case cpuLimit > 0 && r.Time.CPU > cpuLimit.Seconds():
+	case cpuLimit > 0 && (r.Time.CPU > cpuLimit.Seconds() || r.Signal == int(unix.SIGXCPU)):
+		// SIGXCPU: RLIMIT_CPU, the per-process backstop, ended it.
 		r.Status, r.Limit = StatusTO, "cpu-time"
 	case wallLimit > 0 && r.Time.Wall > wallLimit.Seconds():
 		r.Status, r.Limit = StatusTO, "wall-time"
@@ -131,17 +143,23 @@ func (r *Report) writeMeta(path string, extended bool) error {
 			kv("cg-oom-killed", 1)
 		}
 	}
-	if r.Signal != 0 {
-		kv("exitsig", r.Signal)
+	status := r.Status
+	sig := r.Signal
+	if !extended && (status == StatusML || status == StatusOL) {
+		// isolate's nearest: killed by SIGKILL (it always pairs SG
+		// with an exitsig).
+		status = StatusSG
+		if sig == 0 {
+			sig = 9
+		}
+	}
+	if sig != 0 {
+		kv("exitsig", sig)
 	} else {
 		kv("exitcode", r.ExitCode)
 	}
-	if r.Limit != "" || r.Signal == 9 {
+	if r.Killed {
 		kv("killed", 1)
-	}
-	status := r.Status
-	if !extended && (status == StatusML || status == StatusOL) {
-		status = StatusSG
 	}
 	if status != StatusOK {
 		kv("status", status)

@@ -149,7 +149,7 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		return exitSetup, cloneError(err)
 	}
 	pid := cmd.Process.Pid
-	wd := newWatchdog(pid)
+	wd := newWatchdog(cmd.Process)
 	defer wd.finish()
 	for _, o := range outputs {
 		go o.relay(wd)
@@ -273,6 +273,7 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		rep.ExitCode, rep.Signal = result.Code, result.Signal
 	}
 	rep.Limit = killedFor
+	rep.Killed = killedFor != "" || (result == nil && stageErr == nil)
 
 	switch {
 	case killedFor != "" && stageErr == nil:
@@ -284,8 +285,9 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		}
 		return 128 + rep.Signal, nil
 	case result == nil && stageErr == nil && relayedOK:
-		// A signal ended the set-up: report it as the shell would.
-		return 128 + int(relayed), nil
+		// A signal ended the set-up: exit as the shell would, and say so.
+		rep.Signal = int(relayed)
+		return 128 + int(relayed), &setupError{fmt.Errorf("interrupted by signal %d before the command started", relayed)}
 	case stageErr != nil:
 		var ee *execError
 		if errors.As(stageErr, &ee) {

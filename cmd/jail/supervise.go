@@ -45,6 +45,8 @@ func rlimits(l profile.Limits, backend limits.Backend) []Rlimit {
 	}
 	if l.CPUTime > 0 {
 		secs := uint64(math.Ceil(time.Duration(l.CPUTime + l.ExtraTime).Seconds()))
+		// A second of slack: the process's CPU time counts from its fork,
+		// so it includes what it used as jail's exec shim before execve.
 		out = append(out, Rlimit{Resource: unix.RLIMIT_CPU, Name: "RLIMIT_CPU", Cur: secs + 1, Max: secs + 2})
 	}
 	return out
@@ -79,20 +81,20 @@ func applyRlimits(rl []Rlimit) error {
 // the sandbox's init with SIGKILL: the kernel then kills everything in its
 // PID namespace.
 type watchdog struct {
-	pid    int
+	proc   *os.Process // through a pidfd: never a reused pid once reaped
 	once   sync.Once
 	reason atomic.Value // string: "cpu-time", "wall-time", "output"
 	stop   chan struct{}
 }
 
-func newWatchdog(pid int) *watchdog {
-	return &watchdog{pid: pid, stop: make(chan struct{})}
+func newWatchdog(proc *os.Process) *watchdog {
+	return &watchdog{proc: proc, stop: make(chan struct{})}
 }
 
 func (w *watchdog) kill(reason string) {
 	w.once.Do(func() {
 		w.reason.Store(reason)
-		_ = unix.Kill(w.pid, unix.SIGKILL)
+		_ = w.proc.Signal(os.Kill)
 	})
 }
 

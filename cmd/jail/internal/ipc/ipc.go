@@ -86,6 +86,19 @@ func GetRusage(who int) *Rusage {
 	return &Rusage{UserUsec: ru.Utime.Sec*1e6 + ru.Utime.Usec, SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec, MaxRSS: ru.Maxrss}
 }
 
+// Sub returns r less o's CPU times (never below zero; nil counts as zero).
+func (r *Rusage) Sub(o *Rusage) *Rusage {
+	if r == nil {
+		return nil
+	}
+	s := *r
+	if o != nil {
+		s.UserUsec = max(s.UserUsec-o.UserUsec, 0)
+		s.SystemUsec = max(s.SystemUsec-o.SystemUsec, 0)
+	}
+	return &s
+}
+
 // Add returns the sum of two usages (nil counts as zero).
 func (r *Rusage) Add(o *Rusage) *Rusage {
 	var s Rusage
