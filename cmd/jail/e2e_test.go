@@ -206,6 +206,25 @@ func writeProfile(t *testing.T, extra string) string {
 	return p
 }
 
+// userProfile is the default profile with its [user] table's body
+// replaced by user.
+func userProfile(t *testing.T, user string) string {
+	t.Helper()
+	p := writeProfile(t, "")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\n"+user, 1)
+	if s == string(b) {
+		t.Fatal("the default profile's [user] table is not as this test expects")
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // helperProfile binds this test binary at /jailtest.
 func helperProfile(t *testing.T, extra string) string {
 	t.Helper()
@@ -649,15 +668,7 @@ func TestUnprivilegedUserInside(t *testing.T) {
 	if os.Getenv("JAIL_TEST_SUBID") != "1" {
 		t.Skip("needs a /etc/subuid range (JAIL_TEST_SUBID=1)")
 	}
-	p := writeProfile(t, "")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = 1000\ngid = 1000", 1))
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := userProfile(t, "uid = 1000\ngid = 1000")
 	cmd, out := startJail(t, nil, "--profile", p, "--", "sh", "-c", "echo ready; id -u; id -g; grep Cap /proc/self/status; sleep 10")
 	var lines []string
 	for range 7 {
@@ -768,12 +779,7 @@ func TestKeepCaps(t *testing.T) {
 			if uid != "0" && os.Getenv("JAIL_TEST_SUBID") != "1" {
 				t.Skip("needs a sub-uid range")
 			}
-			p := writeProfile(t, "")
-			b, _ := os.ReadFile(p)
-			b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = "+uid+"\ngid = "+uid+"\nkeep_caps = [\"CAP_NET_BIND_SERVICE\"]", 1))
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			p := userProfile(t, "uid = "+uid+"\ngid = "+uid+"\nkeep_caps = [\"CAP_NET_BIND_SERVICE\"]")
 			out := mustSucceed(t, "--profile", p, "--", "grep", "^Cap", "/proc/self/status")
 			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 				k, v, _ := strings.Cut(l, ":")
@@ -784,10 +790,7 @@ func TestKeepCaps(t *testing.T) {
 			}
 		})
 	}
-	bad := writeProfile(t, "")
-	b, _ := os.ReadFile(bad)
-	b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = 0\ngid = 0\nkeep_caps = [\"CAP_FLY\"]", 1))
-	_ = os.WriteFile(bad, b, 0o644)
+	bad := userProfile(t, "uid = 0\ngid = 0\nkeep_caps = [\"CAP_FLY\"]")
 	if r := jail(t, "--profile", bad, "--", "true"); r.code != 125 || !strings.Contains(r.stderr, `user.keep_caps: unknown capability "CAP_FLY"`) {
 		t.Errorf("bad capability: exit %d %q", r.code, r.stderr)
 	}

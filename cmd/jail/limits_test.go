@@ -263,12 +263,7 @@ func TestPidsFallbackPerSandbox(t *testing.T) {
 	if os.Getenv("JAIL_TEST_SUBID") != "1" {
 		t.Skip("needs a /etc/subuid range (JAIL_TEST_SUBID=1)")
 	}
-	p := writeProfile(t, "")
-	b, _ := os.ReadFile(p)
-	b = []byte(strings.Replace(string(b), "[user]\nuid = 0\ngid = 0", "[user]\nuid = 1000\ngid = 1000", 1))
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := userProfile(t, "uid = 1000\ngid = 1000")
 	spawn := func(n int) *exec.Cmd {
 		return exec.Command(jailBin, "--profile", p, "--cgroup", "none", "--pids", "8", "--",
 			"sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do sleep 1 & i=$((i+1)); done; wait", n))
