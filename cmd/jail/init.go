@@ -101,6 +101,12 @@ func stage2() (code int) {
 			if err != nil {
 				os.Exit(exitSetup)
 			}
+			if m.Type == ipc.TypeKill {
+				// As PID 1, kill(-1) reaches every other process of
+				// the namespace; the reaper then reports the command.
+				_ = unix.Kill(-1, unix.SIGKILL)
+				continue
+			}
 			sig := syscall.Signal(m.Signal)
 			if m.Type != ipc.TypeSignal || sig == 0 {
 				continue

@@ -308,3 +308,17 @@ func TestReportOnSetupFailure(t *testing.T) {
 		t.Errorf("meta %q, report %q: want XX in both", m, j)
 	}
 }
+
+// TestTimeLimitWithoutCgroup: without a cgroup the wall-time limit still
+// holds, and the report still has the command's CPU time (from the
+// init's rusage).
+func TestTimeLimitWithoutCgroup(t *testing.T) {
+	requireSandbox(t)
+	r, rep := judged(t, "--cgroup", "none", "--wall-time", "1s", "--", "sh", "-c", "while :; do :; done")
+	if rep.Status != StatusTO || rep.Limit != "wall-time" || r.code != 137 {
+		t.Errorf("status %s limit %q exit %d, want TO by wall-time, 137", rep.Status, rep.Limit, r.code)
+	}
+	if rep.Time.CPU < 0.5 {
+		t.Errorf("CPU %.3fs after a 1 s busy loop: the usage was lost", rep.Time.CPU)
+	}
+}

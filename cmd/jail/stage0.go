@@ -150,6 +150,11 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	wd := newWatchdog(cmd.Process)
+	if cg.Backend() == limits.None {
+		// No cgroup counts the usage: let the init reap the command and
+		// report its rusage rather than die with it.
+		wd.viaInit = func() { _ = ipc.Send(parent, ipc.Msg{Type: ipc.TypeKill}) }
+	}
 	defer wd.finish()
 	for _, o := range outputs {
 		go o.relay(wd)

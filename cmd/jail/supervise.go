@@ -81,10 +81,14 @@ func applyRlimits(rl []Rlimit) error {
 // the sandbox's init with SIGKILL: the kernel then kills everything in its
 // PID namespace.
 type watchdog struct {
-	proc   *os.Process // through a pidfd: never a reused pid once reaped
-	once   sync.Once
-	reason atomic.Value // string: "cpu-time", "wall-time", "output"
-	stop   chan struct{}
+	proc *os.Process // through a pidfd: never a reused pid once reaped
+	// viaInit, when set, asks the sandbox's init to kill the rest (so it
+	// still reports the command's rusage); the init itself is killed a
+	// second later if it has not ended by then.
+	viaInit func()
+	once    sync.Once
+	reason  atomic.Value // string: "cpu-time", "wall-time", "output"
+	stop    chan struct{}
 }
 
 func newWatchdog(proc *os.Process) *watchdog {
@@ -94,6 +98,11 @@ func newWatchdog(proc *os.Process) *watchdog {
 func (w *watchdog) kill(reason string) {
 	w.once.Do(func() {
 		w.reason.Store(reason)
+		if w.viaInit != nil {
+			w.viaInit()
+			time.AfterFunc(time.Second, func() { _ = w.proc.Signal(os.Kill) })
+			return
+		}
 		_ = w.proc.Signal(os.Kill)
 	})
 }

@@ -15,6 +15,8 @@
 //	                                         {exec} ──▶ stage 3: caps, NNP, execve
 //	  Send {signal}                    ──▶   a signal jail got: relayed to the
 //	                                         command, or ends the set-up
+//	  Send {kill}                      ──▶   kill all but the init, which then reports
+//	                                         as usual (a limit, when no cgroup counts)
 //	  Recv  ◀── {error} (set-up failed, then stage 2 exits 125)
 //	  Recv  ◀── {exec-failed} (command not found / not executable)
 //	  Recv  ◀── {started} (the command runs)
@@ -49,6 +51,7 @@ const (
 	TypeReady      = "ready"
 	TypeExecReady  = "exec-ready"
 	TypeSignal     = "signal"
+	TypeKill       = "kill"
 	TypeExited     = "exited"
 )
 
