@@ -100,7 +100,7 @@ func build(dir, tool string, args ...string) error {
 	}
 	cmd := exec.Command(tool, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOCACHE="+filepath.Join(os.TempDir(), "jail-seccomp-gocache"), "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return &exec.ExitError{ProcessState: cmd.ProcessState, Stderr: out}
 	}
