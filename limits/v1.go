@@ -343,38 +343,26 @@ func SetupV1(user string, uid, gid int, underOwnCgroup bool) ([]string, error) {
 	if len(h.V1Mounts) == 0 {
 		return nil, errors.New("setup-cgroup: no cgroup v1 controllers are mounted (on cgroup v2 use systemd delegation instead)")
 	}
+	ds, err := delegatedDirs(h, user, underOwnCgroup, true)
+	if err != nil {
+		return nil, err
+	}
 	rels := map[string]string{}
-	done := map[string]bool{}
-	for _, ctl := range v1Controllers {
-		m, ok := h.V1Mounts[ctl]
-		if !ok {
+	for _, d := range ds {
+		rels[d.ctl] = d.rel
+		if d.top == "" || d.dir == "" {
+			return nil, fmt.Errorf("setup-cgroup: %s is not visible below %s", d.rel, h.V1Mounts[d.ctl].Dir)
+		}
+		if d.dup {
 			continue
 		}
-		parent := "/"
-		if underOwnCgroup {
-			parent = h.V1Own[ctl]
-			if parent == "" {
-				return nil, fmt.Errorf("setup-cgroup: no %s line in /proc/self/cgroup", ctl)
-			}
-		}
-		rel := path.Join(parent, delegatedName, user)
-		rels[ctl] = rel
-		top := m.dir(path.Join(parent, delegatedName))
-		dir := m.dir(rel)
-		if top == "" || dir == "" {
-			return nil, fmt.Errorf("setup-cgroup: %s is not visible below %s", rel, m.Dir)
-		}
-		if done[dir] {
-			continue
-		}
-		done[dir] = true
-		for _, d := range []string{top, dir} {
-			if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		for _, dir := range []string{d.top, d.dir} {
+			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				return nil, fmt.Errorf("setup-cgroup: %w", err)
 			}
 		}
-		for _, f := range []string{dir, filepath.Join(dir, "cgroup.procs"), filepath.Join(dir, "tasks")} {
-			if err := os.Lchown(f, uid, gid); err != nil && !(f != dir && errors.Is(err, os.ErrNotExist)) {
+		for _, f := range []string{d.dir, filepath.Join(d.dir, "cgroup.procs"), filepath.Join(d.dir, "tasks")} {
+			if err := os.Lchown(f, uid, gid); err != nil && !(f != d.dir && errors.Is(err, os.ErrNotExist)) {
 				return nil, fmt.Errorf("setup-cgroup: %w", err)
 			}
 		}
@@ -393,36 +381,28 @@ func RemoveV1(user string, underOwnCgroup bool) error {
 	if err != nil {
 		return err
 	}
+	ds, err := delegatedDirs(h, user, underOwnCgroup, false)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	done := map[string]bool{}
-	for _, ctl := range v1Controllers {
-		m, ok := h.V1Mounts[ctl]
-		if !ok {
+	for _, d := range ds {
+		if d.dir == "" || d.dup {
 			continue
 		}
-		parent := "/"
-		if underOwnCgroup {
-			parent = h.V1Own[ctl]
-		}
-		top := m.dir(path.Join(parent, delegatedName))
-		dir := m.dir(path.Join(parent, delegatedName, user))
-		if dir == "" || done[dir] {
-			continue
-		}
-		done[dir] = true
-		ents, _ := os.ReadDir(dir)
+		ents, _ := os.ReadDir(d.dir)
 		for _, e := range ents {
 			if e.IsDir() {
-				if err := rmdirRetry(filepath.Join(dir, e.Name())); err != nil {
+				if err := rmdirRetry(filepath.Join(d.dir, e.Name())); err != nil {
 					errs = append(errs, err)
 				}
 			}
 		}
-		if err := rmdirRetry(dir); err != nil {
+		if err := rmdirRetry(d.dir); err != nil {
 			errs = append(errs, err)
 		}
-		if err := unix.Rmdir(top); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
-			errs = append(errs, &os.PathError{Op: "rmdir", Path: top, Err: err})
+		if err := unix.Rmdir(d.top); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+			errs = append(errs, &os.PathError{Op: "rmdir", Path: d.top, Err: err})
 		}
 	}
 	return errors.Join(errs...)
@@ -442,4 +422,39 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// delegated is where SetupV1 puts one controller's jail/<user>.
+type delegated struct {
+	ctl, rel string // controller, and the dir relative to its hierarchy
+	top, dir string // <mount>.../jail and <mount>.../jail/<user> ("" when not visible)
+	dup      bool   // co-mounted with an earlier controller: same directories
+}
+
+// delegatedDirs lists, for every mounted v1 controller, the delegated
+// directories of user: below the hierarchy's root, or below the caller's own
+// cgroup of that controller. With strict, a controller missing from
+// /proc/self/cgroup is an error.
+func delegatedDirs(h *hostCgroups, user string, underOwnCgroup, strict bool) ([]delegated, error) {
+	var out []delegated
+	seen := map[string]bool{}
+	for _, ctl := range v1Controllers {
+		m, ok := h.V1Mounts[ctl]
+		if !ok {
+			continue
+		}
+		parent := "/"
+		if underOwnCgroup {
+			parent = h.V1Own[ctl]
+			if parent == "" && strict {
+				return nil, fmt.Errorf("setup-cgroup: no %s line in /proc/self/cgroup", ctl)
+			}
+		}
+		d := delegated{ctl: ctl, rel: path.Join(parent, delegatedName, user)}
+		d.top, d.dir = m.dir(path.Join(parent, delegatedName)), m.dir(d.rel)
+		d.dup = d.dir != "" && seen[d.dir]
+		seen[d.dir] = true
+		out = append(out, d)
+	}
+	return out, nil
 }
