@@ -87,5 +87,9 @@ func sourceMsg(src string, err error) string {
 }
 
 func mountErr(p *profile.Profile, m profile.Mount, key, msg string) error {
-	return &profile.Error{File: p.File, Line: m.Line, Key: key, Msg: msg}
+	file := p.File
+	if m.File != "" {
+		file = m.File // a parent's entry, with extends
+	}
+	return &profile.Error{File: file, Line: m.Line, Key: key, Msg: msg}
 }

@@ -1,10 +1,7 @@
 package profile
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strings"
 
@@ -12,17 +9,22 @@ import (
 )
 
 // Builtin returns the built-in profile called name (profiles/NAME.toml,
-// embedded in the binary).
+// embedded in the binary), with variables from HostVars.
 func Builtin(name string) (*Profile, error) {
-	b, err := profiles.FS.ReadFile(name + ".toml")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no profile file %q and no built-in profile of that name (built-in: %s)",
-			name, strings.Join(BuiltinNames(), ", "))
+	if !IsBuiltinRef(name) {
+		return nil, fmt.Errorf("%q is not a built-in profile name", name)
 	}
+	return Loader{Vars: HostVars()}.Load(name)
+}
+
+// Description returns the description of a built-in profile, "" if it
+// cannot be read.
+func Description(name string) string {
+	p, err := Loader{Vars: HostVars()}.Load(name)
 	if err != nil {
-		return nil, err
+		return ""
 	}
-	return Parse(bytes.NewReader(b), "builtin:"+name)
+	return p.Description
 }
 
 // BuiltinNames lists the built-in profiles.

@@ -9,11 +9,9 @@
 package profile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -21,11 +19,13 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/jail-sandbox/jail/profiles"
 )
 
 // Profile is a parsed, defaulted, validated sandbox profile.
 type Profile struct {
+	// Extends names the profile this one builds on: a built-in name or a
+	// path (relative to this file's directory). See Load for the merge rules.
+	Extends     string  `toml:"extends" json:"extends,omitempty"`
 	Name        string  `toml:"name" json:"name"`               // informational
 	Description string  `toml:"description" json:"description"` // informational
 	Hostname    string  `toml:"hostname" json:"hostname"`       // default "jail"; 1-64 chars of [A-Za-z0-9.-]
@@ -35,6 +35,8 @@ type Profile struct {
 	Mounts      []Mount `toml:"mount" json:"mounts"` // [[mount]] entries, in order
 	Seccomp     Seccomp `toml:"seccomp" json:"seccomp"`
 	Limits      Limits  `toml:"limits" json:"limits"`
+	Time        Time    `toml:"time" json:"time"`
+	Network     Network `toml:"network" json:"network"`
 	File        string  `toml:"-" json:"-"` // file name given to Parse, for messages
 
 	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
@@ -54,7 +56,37 @@ type User struct {
 type Env struct {
 	Keep []string          `toml:"keep" json:"keep"` // names of caller env vars passed through if set
 	Set  map[string]string `toml:"set" json:"set"`   // variables set explicitly (win over Keep)
+	// Unset removes names from Keep and Set, including those a parent
+	// profile (extends) or an earlier layer gave.
+	Unset []string `toml:"unset" json:"unset,omitempty"`
 }
+
+// Time is the [time] section: offsets of the sandbox's time namespace.
+// The command sees CLOCK_MONOTONIC (and the clocks based on it) and
+// CLOCK_BOOTTIME (and /proc/uptime) moved by these amounts; the wall clock
+// (CLOCK_REALTIME) cannot be moved by a time namespace.
+type Time struct {
+	Monotonic Offset `toml:"monotonic" json:"monotonic,omitempty"`
+	Boottime  Offset `toml:"boottime" json:"boottime,omitempty"`
+}
+
+// Network is the [network] section.
+type Network struct {
+	// Mode is "none" (a new network namespace with only lo up; the
+	// default), "host" (the host's network namespace) or "user" (a new
+	// namespace with outbound access through pasta or slirp4netns).
+	Mode string `toml:"mode" json:"mode"`
+}
+
+// The network modes.
+const (
+	NetNone = "none"
+	NetHost = "host"
+	NetUser = "user"
+)
+
+// NetModes lists the network modes.
+var NetModes = []string{NetNone, NetHost, NetUser}
 
 // Seccomp is the [seccomp] section: a named base policy and rules on top.
 // The names (syscalls, actions, errnos, architectures) are checked by
@@ -74,6 +106,19 @@ type SeccompRule struct {
 	Errno    string       `toml:"errno" json:"errno,omitempty"`
 	Args     []SeccompArg `toml:"args" json:"args,omitempty"`
 	Line     int          `toml:"-" json:"-"`
+	File     string       `toml:"-" json:"-"` // file of the rule (a parent's, with extends)
+
+	lines lineIndex // of File
+	seg   string    // "rule[N]" in File
+}
+
+// LineOf returns the line of one of the rule's keys ("syscalls", "args")
+// in the rule's own file, or the line of its header.
+func (r *SeccompRule) LineOf(key string) int {
+	if l := r.lines.find("seccomp", r.seg, key); l != 0 {
+		return l
+	}
+	return r.Line
 }
 
 // SeccompArg is a condition on one argument: {index, op, value, mask}.
@@ -152,6 +197,7 @@ type Mount struct {
 	Mode     uint32    `toml:"mode" json:"mode,omitempty"`         // tmpfs, dir, file; 0 in the file means the type's default
 	Content  string    `toml:"content" json:"content,omitempty"`   // file only
 	Line     int       `toml:"-" json:"-"`                         // line of the [[mount]] header in the file (0 if unknown)
+	File     string    `toml:"-" json:"-"`                         // file of the entry (a parent's, with extends)
 }
 
 // mountKeys are the keys a [[mount]] table may hold.
@@ -163,6 +209,7 @@ var mountKeys = map[string]bool{
 // raw is the first decoding stage: every section stays a toml.Primitive so
 // that a type error in one section does not hide those of the others.
 type raw struct {
+	Extends     toml.Primitive `toml:"extends"`
 	Name        toml.Primitive `toml:"name"`
 	Description toml.Primitive `toml:"description"`
 	Hostname    toml.Primitive `toml:"hostname"`
@@ -172,55 +219,38 @@ type raw struct {
 	Mount       toml.Primitive `toml:"mount"`
 	Seccomp     toml.Primitive `toml:"seccomp"`
 	Limits      toml.Primitive `toml:"limits"`
+	Time        toml.Primitive `toml:"time"`
+	Network     toml.Primitive `toml:"network"`
 }
 
-// Load reads the profile at path; messages name it as given.
+// Load reads the profile at path (following extends, expanding variables
+// from HostVars); messages name it as given.
 func Load(path string) (*Profile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("load profile: %w", err)
+	if IsBuiltinRef(path) {
+		path = "./" + path
 	}
-	defer f.Close()
-	return Parse(f, path)
+	return Loader{Vars: HostVars()}.Load(path)
 }
 
 // Default returns the profile embedded from profiles/default.toml. It panics
 // only if that file is broken, which a test rules out.
 func Default() *Profile {
-	b, err := profiles.FS.ReadFile("default.toml")
-	if err != nil {
-		panic("profile: embedded default.toml: " + err.Error())
-	}
-	p, err := Parse(bytes.NewReader(b), "default.toml")
+	p, err := Loader{}.Load("default")
 	if err != nil {
 		panic("embedded " + err.Error())
 	}
 	return p
 }
 
-// Parse decodes a profile strictly, applies the defaults and validates it.
-// file is used in messages only. The error is an errors.Join of *Error.
+// Parse decodes a profile strictly, applies the defaults, follows extends
+// and validates it, with variables from HostVars. file is used in messages
+// and to find a relative extends. The error is an errors.Join of *Error.
 func Parse(r io.Reader, file string) (*Profile, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read profile %q: %w", file, err)
 	}
-	src := string(b)
-	var rw raw
-	md, err := toml.Decode(src, &rw)
-	if err != nil {
-		return nil, syntaxError(file, err)
-	}
-	d := &decoder{md: &md, lines: scanLines(src), file: file}
-	p := d.decode(&rw)
-	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
-	}
-	p.setDefaults()
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return Loader{Vars: HostVars()}.Parse(b, file)
 }
 
 func syntaxError(file string, err error) error {
@@ -252,6 +282,7 @@ func (d *decoder) decode(rw *raw) *Profile {
 		prim toml.Primitive
 		dst  any
 	}{
+		{"extends", rw.Extends, &p.Extends},
 		{"name", rw.Name, &p.Name},
 		{"description", rw.Description, &p.Description},
 		{"hostname", rw.Hostname, &p.Hostname},
@@ -259,6 +290,8 @@ func (d *decoder) decode(rw *raw) *Profile {
 		{"user", rw.User, &p.User},
 		{"env", rw.Env, &p.Env},
 		{"limits", rw.Limits, &p.Limits},
+		{"time", rw.Time, &p.Time},
+		{"network", rw.Network, &p.Network},
 	} {
 		if !d.md.IsDefined(s.name) {
 			continue
@@ -317,7 +350,7 @@ func (d *decoder) decodeMounts(prim toml.Primitive) []Mount {
 	mounts := make([]Mount, len(elems))
 	for i, e := range elems {
 		seg := mountSeg(i)
-		mounts[i].Line = d.lines.find(seg)
+		mounts[i].Line, mounts[i].File = d.lines.find(seg), d.file
 		var keys map[string]any
 		if err := d.md.PrimitiveDecode(e, &keys); err != nil {
 			d.errorf(mounts[i].Line, seg, "must be a table")
@@ -373,7 +406,7 @@ func (d *decoder) decodeSeccomp(prim toml.Primitive) Seccomp {
 	for i, e := range elems {
 		seg := "rule[" + strconv.Itoa(i) + "]"
 		r := &sc.Rules[i]
-		r.Line = d.lines.find("seccomp", seg)
+		r.Line, r.File, r.lines, r.seg = d.lines.find("seccomp", seg), d.file, d.lines, seg
 		var rk map[string]toml.Primitive
 		if err := d.md.PrimitiveDecode(e, &rk); err != nil {
 			d.errorf(r.Line, "seccomp."+seg, "must be a table")
@@ -464,6 +497,9 @@ func (p *Profile) setDefaults() {
 	}
 	if p.Seccomp.Base == "" {
 		p.Seccomp.Base = DefaultSeccompBase
+	}
+	if p.Network.Mode == "" {
+		p.Network.Mode = NetNone
 	}
 	for i := range p.Mounts {
 		m := &p.Mounts[i]

@@ -100,6 +100,7 @@ content = "hi\n"
 		t.Fatalf("got %d mounts, want %d", len(p.Mounts), len(want))
 	}
 	for i := range want {
+		want[i].File = "t.toml"
 		if p.Mounts[i] != want[i] {
 			t.Errorf("mount[%d] = %+v, want %+v", i, p.Mounts[i], want[i])
 		}

@@ -21,6 +21,7 @@ func (p *Profile) Validate() error {
 		checkMounts,
 		checkSeccomp,
 		checkLimits,
+		checkNetwork,
 	} {
 		check(v)
 	}
@@ -99,6 +100,14 @@ func checkEnv(v *validator) {
 	for i, name := range v.p.Env.Keep {
 		if msg := envNameProblem(name); msg != "" {
 			v.add(0, []string{"env", "keep"}, "element %d: %s", i, msg)
+		}
+	}
+	for i, name := range v.p.Env.Unset {
+		if msg := envNameProblem(name); msg != "" {
+			v.add(0, []string{"env", "unset"}, "element %d: %s", i, msg)
+		}
+		if _, ok := v.p.Env.Set[name]; ok {
+			v.add(0, []string{"env", "unset"}, "%q is both set and unset", name)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(v.p.Env.Set)) {
@@ -262,5 +271,11 @@ func checkLimits(v *validator) {
 	}
 	if l.Cgroup != "" && l.Cgroup != "none" && !path.IsAbs(l.Cgroup) {
 		v.add(0, []string{"limits", "cgroup"}, "must be an absolute path, or \"none\"")
+	}
+}
+
+func checkNetwork(v *validator) {
+	if m := v.p.Network.Mode; m != "" && !slices.Contains(NetModes, m) {
+		v.add(0, []string{"network", "mode"}, "unknown mode %q; must be one of %s", m, strings.Join(NetModes, ", "))
 	}
 }

@@ -175,12 +175,22 @@ chmod 1777 "$R/tmp"
 log "initramfs: $(du -h "$WORK/initramfs.cpio.gz" | cut -f1) (kernel $(basename "$VMLINUZ"))"
 
 # ---- boot ----
+# KVM is used only when a probe boot gets as far as the kernel's banner:
+# nested virtualisation can offer /dev/kvm and still abort qemu (an MSR it
+# cannot set) or spin the guest before its first line.
+kvm_works() {
+	[ "${JAIL_VM_ACCEL:-}" != tcg ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+	timeout -k 2 15 qemu-system-x86_64 -enable-kvm -cpu host -m 256 \
+		-kernel "$VMLINUZ" -append "console=ttyS0 panic=-1" \
+		-nographic -no-reboot -nic none </dev/null >"$WORK/kvm-probe.log" 2>&1 || true
+	grep -aq "Linux version" "$WORK/kvm-probe.log"
+}
 ACCEL=(-accel tcg -cpu max)
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+if kvm_works; then
 	ACCEL=(-enable-kvm -cpu host)
 	APPEND_ACCEL=""
 else
-	log "no usable /dev/kvm: software emulation (TCG)"
+	log "no usable KVM (no /dev/kvm, or a probe boot failed): software emulation (TCG)"
 	APPEND_ACCEL=" vmtest.tcg=1"
 fi
 APPEND="console=ttyS0 cgroup_no_v1=all panic=-1 quiet$APPEND_ACCEL"

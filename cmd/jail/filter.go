@@ -50,18 +50,15 @@ func profileErrors(p *profile.Profile, err error) error {
 			errs = append(errs, fmt.Errorf("profile %q: seccomp: %w", p.File, e))
 			continue
 		}
-		key := "seccomp." + re.Field
-		line := 0
+		key, file, line := "seccomp."+re.Field, p.File, p.LineOf("seccomp."+re.Field)
 		if re.Index >= 0 {
 			key = fmt.Sprintf("seccomp.rule[%d].%s", re.Index, re.Field)
 			if re.Index < len(p.Seccomp.Rules) {
-				line = p.Seccomp.Rules[re.Index].Line
+				r := &p.Seccomp.Rules[re.Index]
+				file, line = r.File, r.LineOf(re.Field)
 			}
 		}
-		if l := p.LineOf(key); l != 0 {
-			line = l
-		}
-		errs = append(errs, &profile.Error{File: p.File, Line: line, Key: key, Msg: re.Msg})
+		errs = append(errs, &profile.Error{File: file, Line: line, Key: key, Msg: re.Msg})
 	}
 	return errors.Join(errs...)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -139,17 +138,13 @@ func buildEnv(e profile.Env, environ []string) []string {
 	return out
 }
 
-// loadProfile reads --profile: a path, or the name of a built-in profile.
+// loadProfile reads --profile: the name of a built-in profile (a bare
+// name) or a path, following extends, with variables from the caller.
 func loadProfile(arg string) (*profile.Profile, error) {
 	if arg == "" {
-		return profile.Default(), nil
+		arg = "default"
 	}
-	if !strings.ContainsRune(arg, '/') && !strings.HasSuffix(arg, ".toml") {
-		if _, err := os.Stat(arg); err != nil {
-			return profile.Builtin(arg)
-		}
-	}
-	return profile.Load(arg)
+	return profile.Loader{Vars: profile.HostVars()}.Load(arg)
 }
 
 // capNames are the capabilities by number, as the kernel numbers them.

@@ -225,8 +225,8 @@ func TestBuildPlan(t *testing.T) {
 					if !errors.As(err, &pe) {
 						t.Fatalf("error %T is not a *profile.Error", err)
 					}
-					if pe.Key != tc.errKey || pe.File != "default.toml" {
-						t.Errorf("*profile.Error Key %q File %q, want %q default.toml", pe.Key, pe.File, tc.errKey)
+					if pe.Key != tc.errKey || pe.File != "builtin:default" {
+						t.Errorf("*profile.Error Key %q File %q, want %q builtin:default", pe.Key, pe.File, tc.errKey)
 					}
 				}
 				return
