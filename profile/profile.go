@@ -18,7 +18,6 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
-
 )
 
 // Profile is a parsed, defaulted, validated sandbox profile.
