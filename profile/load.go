@@ -204,7 +204,7 @@ func mergeFields(dst, src reflect.Value, prefix string, defined map[string]bool)
 		}
 		key := prefix + name
 		switch key {
-		case "env", "mount", "seccomp.allow_arch", "seccomp.rule":
+		case "extends", "env", "mount", "seccomp.allow_arch", "seccomp.rule":
 			continue // merged by hand
 		}
 		if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +70,7 @@ type options struct {
 	quiet   bool
 	argv    []string
 
-	limits       []func(*profile.Limits) // command-line overrides, in order
+	overrides    []override // command-line changes to the profile, in order
 	stdin        string
 	stdout       string
 	stderr       string
@@ -80,71 +79,16 @@ type options struct {
 	metaExtended bool
 }
 
-// valueOptions are the options that take a value, with what they set.
+// valueOptions are the options of jail's own that take a value; those
+// that change the profile are in overrideOptions.
 var valueOptions = map[string]func(o *options, v string) error{
-	"--profile":    func(o *options, v string) error { o.profile = v; return nil },
-	"-p":           func(o *options, v string) error { o.profile = v; return nil },
-	"--stdin":      func(o *options, v string) error { o.stdin = v; return nil },
-	"--stdout":     func(o *options, v string) error { o.stdout = v; return nil },
-	"--stderr":     func(o *options, v string) error { o.stderr = v; return nil },
-	"--report":     func(o *options, v string) error { o.report = v; return nil },
-	"--meta":       func(o *options, v string) error { o.meta = v; return nil },
-	"--cgroup":     limitOpt(func(l *profile.Limits, v string) error { l.Cgroup = v; return nil }),
-	"--memory":     sizeOpt(func(l *profile.Limits) *profile.Size { return &l.Memory }),
-	"--output":     sizeOpt(func(l *profile.Limits) *profile.Size { return &l.Output }),
-	"--file-size":  sizeOpt(func(l *profile.Limits) *profile.Size { return &l.FileSize }),
-	"--stack":      sizeOpt(func(l *profile.Limits) *profile.Size { return &l.Stack }),
-	"--cpu-time":   durationOpt(func(l *profile.Limits) *profile.Duration { return &l.CPUTime }),
-	"--wall-time":  durationOpt(func(l *profile.Limits) *profile.Duration { return &l.WallTime }),
-	"--extra-time": durationOpt(func(l *profile.Limits) *profile.Duration { return &l.ExtraTime }),
-	"--pids":       countOpt(func(l *profile.Limits) *uint64 { return &l.Pids }),
-	"--open-files": countOpt(func(l *profile.Limits) *uint64 { return &l.OpenFiles }),
-	"--cpus": limitOpt(func(l *profile.Limits, v string) error {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("want a positive number of CPUs like 1 or 0.5, got %q", v)
-		}
-		l.CPUs = n
-		return nil
-	}),
-}
-
-func limitOpt(set func(*profile.Limits, string) error) func(*options, string) error {
-	return func(o *options, v string) error {
-		var l profile.Limits
-		if err := set(&l, v); err != nil { // check now, apply later
-			return err
-		}
-		o.limits = append(o.limits, func(pl *profile.Limits) { _ = set(pl, v) })
-		return nil
-	}
-}
-
-func sizeOpt(field func(*profile.Limits) *profile.Size) func(*options, string) error {
-	return limitOpt(func(l *profile.Limits, v string) error {
-		n, err := profile.ParseSize(v)
-		*field(l) = n
-		return err
-	})
-}
-
-func durationOpt(field func(*profile.Limits) *profile.Duration) func(*options, string) error {
-	return limitOpt(func(l *profile.Limits, v string) error {
-		d, err := profile.ParseDuration(v)
-		*field(l) = d
-		return err
-	})
-}
-
-func countOpt(field func(*profile.Limits) *uint64) func(*options, string) error {
-	return limitOpt(func(l *profile.Limits, v string) error {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("want a whole number, got %q", v)
-		}
-		*field(l) = n
-		return nil
-	})
+	"--profile": func(o *options, v string) error { o.profile = v; return nil },
+	"-p":        func(o *options, v string) error { o.profile = v; return nil },
+	"--stdin":   func(o *options, v string) error { o.stdin = v; return nil },
+	"--stdout":  func(o *options, v string) error { o.stdout = v; return nil },
+	"--stderr":  func(o *options, v string) error { o.stderr = v; return nil },
+	"--report":  func(o *options, v string) error { o.report = v; return nil },
+	"--meta":    func(o *options, v string) error { o.meta = v; return nil },
 }
 
 func main() {
@@ -164,8 +108,20 @@ func main() {
 }
 
 func jailMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "setup-cgroup" {
-		return setupCgroupMain(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "setup-cgroup":
+			return setupCgroupMain(args[1:], stdout, stderr)
+		case "check":
+			return checkMain(args[1:], stdout, stderr)
+		case "profiles":
+			return profilesMain(args[1:], stdout, stderr)
+		case "completion":
+			return completionMain(args[1:], stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, "jail", version)
+			return 0
+		}
 	}
 	opts, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
@@ -195,8 +151,8 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return failSetup(err)
 	}
-	for _, set := range opts.limits {
-		set(&p.Limits)
+	if err := applyOverrides(p, opts.overrides); err != nil {
+		return failSetup(err)
 	}
 	host, err := userns.LookupHost()
 	if err != nil {
@@ -392,7 +348,9 @@ func parseArgs(args []string) (options, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		name, value, hasValue := strings.Cut(a, "=")
-		if set, ok := valueOptions[name]; ok {
+		set, isValue := valueOptions[name]
+		ovr, isOverride := overrideOptions[name]
+		if isValue || isOverride {
 			if !hasValue {
 				if i+1 >= len(args) {
 					return o, fmt.Errorf("%s needs a value", name)
@@ -400,9 +358,22 @@ func parseArgs(args []string) (options, error) {
 				i++
 				value = args[i]
 			}
-			if err := set(&o, value); err != nil {
-				return o, fmt.Errorf("%s: %w", name, err)
+			var err error
+			if isValue {
+				err = set(&o, value)
+			} else {
+				var ov override
+				if ov, err = ovr.parse(value); err == nil {
+					o.overrides = append(o.overrides, ov)
+				}
 			}
+			if err != nil {
+				return o, fmt.Errorf("%s %s: %w", name, value, err)
+			}
+			continue
+		}
+		if f, ok := flagOptions[name]; ok {
+			o.overrides = append(o.overrides, f.apply)
 			continue
 		}
 		switch name {
@@ -417,8 +388,6 @@ func parseArgs(args []string) (options, error) {
 			o.plan = true
 		case "-q", "--quiet":
 			o.quiet = true
-		case "--require-cgroup":
-			o.limits = append(o.limits, func(l *profile.Limits) { l.RequireCgroup = true })
 		case "--meta-extended":
 			o.metaExtended = true
 		default:
