@@ -27,6 +27,9 @@ func (p *Profile) TOML() string {
 
 	w.table("env")
 	w.kvList("keep", p.Env.Keep)
+	if len(p.Env.Unset) > 0 {
+		w.kvList("unset", p.Env.Unset)
+	}
 	w.table("env.set")
 	for _, k := range slices.Sorted(maps.Keys(p.Env.Set)) {
 		w.kvx(keySeg(k), p.Env.Set[k])

@@ -29,7 +29,10 @@ import (
 //     gained by accident);
 //   - env.keep and seccomp.allow_arch append to the parent's lists;
 //     env.set adds to the parent's table, its own values winning;
-//     env.unset removes names from the parent's keep and set;
+//     env.unset removes names from the parent's keep and set, and adds
+//     them to the parent's unset (so a keep pattern of the parent, like
+//     "CI_*", does not pass them); a name the child keeps or sets is taken
+//     off the parent's unset;
 //   - a [[mount]] whose target is one of the parent's replaces that entry,
 //     in place; the others are added after the parent's;
 //   - [[seccomp.rule]] entries are added after the parent's.
@@ -174,7 +177,15 @@ func merge(parent, child *Profile, defined map[string]bool) *Profile {
 		}
 	}
 	maps.Copy(e.Set, child.Env.Set)
-	e.Unset = nil
+	e.Unset = slices.DeleteFunc(e.Unset, func(k string) bool {
+		_, set := child.Env.Set[k]
+		return set || slices.Contains(child.Env.Keep, k)
+	})
+	for _, k := range child.Env.Unset {
+		if !slices.Contains(e.Unset, k) {
+			e.Unset = append(e.Unset, k)
+		}
+	}
 	for _, a := range child.Seccomp.AllowArch {
 		if !slices.Contains(out.Seccomp.AllowArch, a) {
 			out.Seccomp.AllowArch = append(out.Seccomp.AllowArch, a)

@@ -53,10 +53,12 @@ type User struct {
 // Env describes the environment of the command. Nothing of the caller's
 // environment is passed unless listed in Keep.
 type Env struct {
-	Keep []string          `toml:"keep" json:"keep"` // names of caller env vars passed through if set
-	Set  map[string]string `toml:"set" json:"set"`   // variables set explicitly (win over Keep)
-	// Unset removes names from Keep and Set, including those a parent
-	// profile (extends) or an earlier layer gave.
+	// Keep names the caller's variables passed through (when set); a name
+	// ending in * is a prefix ("GITHUB_*").
+	Keep []string          `toml:"keep" json:"keep"`
+	Set  map[string]string `toml:"set" json:"set"` // variables set explicitly (win over Keep)
+	// Unset names variables the command never gets from Keep, and removes
+	// them from a parent profile's (extends) Keep and Set.
 	Unset []string `toml:"unset" json:"unset,omitempty"`
 }
 

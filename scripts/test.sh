@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_pkgs newuidmap:uidmap newgidmap:uidmap gcc:gcc pkg-config:pkg-config lib:libseccomp:libseccomp-dev
+# What the built-in profiles' workload tests run: a C project built with
+# make, and a submission per judge language.
+need_pkgs make:make g++:g++ /usr/bin/python3:python3 javac:openjdk-17-jdk-headless
 GO=$(need_go)
 export PATH="$(dirname "$GO"):$PATH"
 

@@ -255,6 +255,7 @@ func namesWithPrefix(p string) []string {
 
 // TestOverridesInTheSandbox: the flags reach the sandbox.
 func TestOverridesInTheSandbox(t *testing.T) {
+	skipRoot(t)
 	requireSandbox(t)
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "f"), []byte("hello\n"), 0o644); err != nil {
@@ -265,5 +266,18 @@ func TestOverridesInTheSandbox(t *testing.T) {
 		"sh", "-c", `cat f; echo "$GREETING"; hostname; pwd; df -k /scratch | tail -1 | awk '{print $2}'; touch /data/x 2>/dev/null || echo ro`)
 	if want := "hello\nhi\nflagged\n/data\n1024\nro\n"; out != want {
 		t.Errorf("got %q, want %q", out, want)
+	}
+}
+
+func TestBuildEnv(t *testing.T) {
+	e := profile.Env{
+		Keep:  []string{"TERM", "CI", "GITHUB_*"},
+		Set:   map[string]string{"PATH": "/bin", "TERM": "dumb"},
+		Unset: []string{"GITHUB_TOKEN"},
+	}
+	got := buildEnv(e, []string{"TERM=xterm", "CI=true", "GITHUB_SHA=abc", "GITHUB_TOKEN=secret", "GITHUBX=no", "HOME=/root", "PATH=/usr/bin"})
+	want := []string{"CI=true", "GITHUB_SHA=abc", "PATH=/bin", "TERM=dumb"}
+	if !slices.Equal(got, want) {
+		t.Errorf("buildEnv = %q, want %q", got, want)
 	}
 }

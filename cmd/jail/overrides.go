@@ -157,12 +157,16 @@ func setenvOpt(v string) (override, error) {
 func unsetenv(p *profile.Profile, k string) {
 	delete(p.Env.Set, k)
 	p.Env.Keep = slices.DeleteFunc(p.Env.Keep, func(n string) bool { return n == k })
+	if !slices.Contains(p.Env.Unset, k) {
+		p.Env.Unset = append(p.Env.Unset, k)
+	}
 }
 
 func keepenv(p *profile.Profile, k string) {
 	if !slices.Contains(p.Env.Keep, k) {
 		p.Env.Keep = append(p.Env.Keep, k)
 	}
+	p.Env.Unset = slices.DeleteFunc(p.Env.Unset, func(n string) bool { return n == k })
 }
 
 func envNameOpt(apply func(*profile.Profile, string)) func(string) (override, error) {

@@ -113,16 +113,17 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 }
 
 // buildEnv starts empty: only the variables the profile keeps (when the
-// caller has them) and the ones it sets, sorted for a stable plan.
+// caller has them, and unless it unsets them) and the ones it sets, sorted
+// for a stable plan.
 func buildEnv(e profile.Env, environ []string) []string {
 	env := map[string]string{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
+		if !ok || slices.Contains(e.Unset, k) {
 			continue
 		}
 		for _, keep := range e.Keep {
-			if k == keep {
+			if k == keep || strings.HasSuffix(keep, "*") && strings.HasPrefix(k, strings.TrimSuffix(keep, "*")) {
 				env[k] = v
 			}
 		}

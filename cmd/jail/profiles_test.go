@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Each built-in profile runs a real workload, as a new user would: from
+// the directory the work is in, with the profile's own name.
+
+// jailIn runs jail in dir with extra environment variables.
+func jailIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(jailBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "PWD="+dir), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run jail: %v", err)
+	}
+	return r
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func needTool(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("JAIL_TEST_MUST_WORK") == "1" {
+				t.Fatalf("%s is not installed (scripts/test.sh installs it)", n)
+			}
+			t.Skipf("%s is not installed", n)
+		}
+	}
+}
+
+func TestBuildProfileBuildsACProject(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "make", "gcc")
+	dir := writeTree(t, map[string]string{
+		"Makefile": "hello: hello.o\n\t$(CC) -o $@ $^\nhello.o: hello.c\n\t$(CC) -O2 -c -o $@ $<\n",
+		"hello.c":  "#include <stdio.h>\nint main(void) { puts(\"built in jail\"); return 0; }\n",
+	})
+	r := jailIn(t, dir, nil, "--profile", "build", "--", "make")
+	if r.code != 0 {
+		t.Fatalf("jail --profile build -- make: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, f := range []string{"hello", "hello.o"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatalf("the build's output: %v", err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+			t.Errorf("%s is owned by %d:%d, want the caller %d:%d", f, st.Uid, st.Gid, os.Getuid(), os.Getgid())
+		}
+	}
+	if out, err := exec.Command(filepath.Join(dir, "hello")).Output(); err != nil || string(out) != "built in jail\n" {
+		t.Errorf("the built program: %q, %v", out, err)
+	}
+
+	// The rest: HOME is private and writable, the system read-only, no
+	// network but lo, and the directory is at its own path.
+	home, _ := os.UserHomeDir()
+	marker := "jail-build-test-" + strconv.Itoa(os.Getpid())
+	r = jailIn(t, dir, nil, "--profile", "build", "--", "sh", "-c",
+		`pwd; echo x > "$HOME/`+marker+`" && echo home-ok; touch /usr/x 2>/dev/null || echo usr-ro; ls /sys/class/net 2>/dev/null || cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '`)
+	if want := dir + "\nhome-ok\nusr-ro\nlo\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("got exit %d %q, want %q (stderr %s)", r.code, r.stdout, want, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(home, marker)); err == nil {
+		os.Remove(filepath.Join(home, marker))
+		t.Errorf("a file written to HOME inside reached the host's HOME")
+	}
+}
+
+func TestCIProfilePassesCIVariablesNotTokens(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	dir := t.TempDir()
+	r := jailIn(t, dir, []string{"CI=true", "GITHUB_SHA=abc123", "GITHUB_TOKEN=secret", "CI_JOB_TOKEN=secret2", "AWS_SECRET_ACCESS_KEY=nope"},
+		"--profile", "ci", "--", "env")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"CI=true", "GITHUB_SHA=abc123", "HOME=", "PATH="} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("env inside lacks %s:\n%s", want, r.stdout)
+		}
+	}
+	for _, not := range []string{"secret", "AWS_SECRET", "nope"} {
+		if strings.Contains(r.stdout, not) {
+			t.Errorf("env inside has %s:\n%s", not, r.stdout)
+		}
+	}
+}
+
+// judgeCase is one language: how to build the three submissions and run
+// them.
+type judgeCase struct {
+	profile string
+	tools   []string
+	files   map[string]string // correct.*, loop.*, hog.*
+	build   [][]string        // commands run in the directory before the runs
+	run     func(name string) []string
+}
+
+var judgeCases = []judgeCase{
+	{
+		profile: "judge-c", tools: []string{"gcc"},
+		files: map[string]string{
+			"correct.c": "#include <stdio.h>\nint main(void){long a,b; if(scanf(\"%ld %ld\",&a,&b)!=2) return 1; printf(\"%ld\\n\",a+b); return 0;}\n",
+			"loop.c":    "int main(void){volatile unsigned long i=0; for(;;) i++;}\n",
+			"hog.c":     "#include <stdlib.h>\n#include <string.h>\nint main(void){for(;;){char *p=malloc(1<<20); if(!p) return 3; memset(p,1,1<<20);}}\n",
+		},
+		build: [][]string{{"gcc", "-O2", "-o", "correct", "correct.c"}, {"gcc", "-O0", "-o", "loop", "loop.c"}, {"gcc", "-O0", "-o", "hog", "hog.c"}},
+		run:   func(n string) []string { return []string{"./" + n} },
+	},
+	{
+		profile: "judge-cpp", tools: []string{"g++"},
+		files: map[string]string{
+			"correct.cpp": "#include <iostream>\nint main(){long a,b; std::cin>>a>>b; std::cout<<a+b<<std::endl;}\n",
+			"loop.cpp":    "int main(){volatile unsigned long i=0; for(;;) i++;}\n",
+			"hog.cpp":     "#include <vector>\n#include <cstring>\nint main(){std::vector<char*> v; for(;;){char *p=new char[1<<20]; std::memset(p,1,1<<20); v.push_back(p);}}\n",
+		},
+		build: [][]string{{"g++", "-O2", "-o", "correct", "correct.cpp"}, {"g++", "-O0", "-o", "loop", "loop.cpp"}, {"g++", "-O0", "-o", "hog", "hog.cpp"}},
+		run:   func(n string) []string { return []string{"./" + n} },
+	},
+	{
+		profile: "judge-python", tools: []string{"/usr/bin/python3"},
+		files: map[string]string{
+			"correct.py": "a, b = map(int, input().split())\nprint(a + b)\n",
+			"loop.py":    "i = 0\nwhile True:\n    i += 1\n",
+			"hog.py":     "v = []\nwhile True:\n    v.append(bytearray(1 << 20))\n",
+		},
+		run: func(n string) []string { return []string{"python3", n + ".py"} },
+	},
+	{
+		profile: "judge-java", tools: []string{"javac", "java"},
+		files: map[string]string{
+			"correct.java": "import java.util.*;\npublic class correct { public static void main(String[] x) { Scanner in = new Scanner(System.in); System.out.println(in.nextLong() + in.nextLong()); } }\n",
+			"loop.java":    "public class loop { public static void main(String[] x) { long i = 0; while (true) { i++; if (i == -1) break; } System.out.println(i); } }\n",
+			"hog.java":     "import java.util.*;\npublic class hog { public static void main(String[] x) { List<long[]> v = new ArrayList<>(); while (true) { long[] a = new long[1 << 17]; Arrays.fill(a, 1); v.add(a); } } }\n",
+		},
+		build: [][]string{{"javac", "correct.java", "loop.java", "hog.java"}},
+		run:   func(n string) []string { return []string{"java", "-Xss64m", n} },
+	},
+}
+
+// TestJudgeProfiles: for each language, a correct solution gets OK and the
+// right answer, an endless loop the time verdict, a memory hog the memory
+// verdict, each under the profile's own limits.
+func TestJudgeProfiles(t *testing.T) {
+	skipRoot(t)
+	requireCgroup(t) // the memory verdict needs the sandbox's RAM limit
+	for _, jc := range judgeCases {
+		t.Run(jc.profile, func(t *testing.T) {
+			needTool(t, jc.tools...)
+			dir := writeTree(t, jc.files)
+			if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte("20 22\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range jc.build {
+				cmd := exec.Command(b[0], b[1:]...)
+				cmd.Dir = dir
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%q: %v\n%s", b, err, out)
+				}
+			}
+			for _, tc := range []struct{ name, status, limit string }{
+				{"correct", StatusOK, ""},
+				{"loop", StatusTO, "cpu-time"},
+				{"hog", StatusML, "memory"},
+			} {
+				args := []string{"--profile", jc.profile, "--stdin", "in.txt", "--stdout", tc.name + ".out", "--report", tc.name + ".json"}
+				if tc.name == "loop" {
+					args = append(args, "--cpu-time", "1s") // the verdict is the point, not the profile's 2-5s
+				}
+				r := jailIn(t, dir, nil, append(append(args, "--"), jc.run(tc.name)...)...)
+				b, err := os.ReadFile(filepath.Join(dir, tc.name+".json"))
+				if err != nil {
+					t.Fatalf("%s: no report: %v (exit %d, %s)", tc.name, err, r.code, r.stderr)
+				}
+				var rep Report
+				if err := json.Unmarshal(b, &rep); err != nil {
+					t.Fatal(err)
+				}
+				if rep.Status != tc.status || tc.limit != "" && rep.Limit != tc.limit {
+					t.Errorf("%s: status %s limit %q, want %s %q\nreport: %s\nstderr: %s", tc.name, rep.Status, rep.Limit, tc.status, tc.limit, b, r.stderr)
+				}
+			}
+			if out, _ := os.ReadFile(filepath.Join(dir, "correct.out")); string(out) != "42\n" {
+				t.Errorf("correct solution printed %q, want 42", out)
+			}
+		})
+	}
+}
