@@ -112,6 +112,8 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "setup-cgroup":
 			return setupCgroupMain(args[1:], stdout, stderr)
+		case "doctor":
+			return doctorMain(args[1:], stdout, stderr)
 		case "check":
 			return checkMain(args[1:], stdout, stderr)
 		case "profiles":
