@@ -21,47 +21,48 @@ import (
 	"github.com/jail-sandbox/jail/userns"
 )
 
+// exitLimit is jail's exit status when a limit ended the run (TO, ML, OL).
+const exitLimit = 128 + 9
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 const usage = `usage: jail [OPTIONS] [--] COMMAND [ARG...]
+       jail check|profiles|doctor|completion|setup-cgroup|version ...
 
 Run COMMAND in a rootless sandbox: new user, mount, PID, network, IPC, UTS,
-cgroup and time namespaces, a read-only root built from the profile, a
-private /tmp, no network.
+cgroup and time namespaces, a read-only root built from a profile, a seccomp
+filter, no capabilities. Reference: docs/cli.md and docs/profile.md.
 
-Options:
-  -p, --profile P      profile file (a path) or built-in profile name;
-                       default: the embedded default profile
-      --plan           print the sandbox plan as JSON and exit (dry run)
-  -q, --quiet          do not print warnings
-  -h, --help           this help
-      --version        print the version
+  -p, --profile P        built-in profile NAME (see jail profiles) or a FILE
+                         (with a '/' or .toml); default: default
+      --plan             print the sandbox plan as JSON and exit
+  -q, --quiet            no warnings
+  -h, --help | --version
 
-Limits (override the profile's [limits]; SIZE like 256MiB, TIME like 2.5s):
-      --memory SIZE    RAM of the whole sandbox (cgroup)
-      --pids N         processes and threads (cgroup)
-      --cpus N         CPU bandwidth in CPUs (cgroup)
-      --cpu-time TIME  CPU time of the whole sandbox
-      --wall-time TIME wall-clock time from the command's start
-      --extra-time T   grace before a time limit kills (the report still says TO)
-      --output SIZE    stdout+stderr bytes
-      --file-size SIZE largest file the command may write
-      --open-files N   open files per process
-      --stack SIZE     stack size per process
-      --cgroup DIR     delegated cgroup directory to create the sandbox's cgroup in
-      --require-cgroup fail if no cgroup can enforce the limits
-
+Profile overrides (a flag beats the profile):
+      --bind SRC[:DST]   --ro-bind SRC[:DST]   --tmpfs DST[:SIZE]
+      --chdir DIR        --hostname NAME       --uid N   --gid N
+      --setenv K=V       --unsetenv K          --keep-env K
+      --net none|host|user                     --time-offset [CLOCK=]OFFSET
+Limits (SIZE like 256MiB, TIME like 2.5s):
+      --memory SIZE  --pids N  --cpus N  --cpu-time TIME  --wall-time TIME
+      --extra-time TIME  --output SIZE  --file-size SIZE  --open-files N
+      --stack SIZE  --cgroup DIR|none  --require-cgroup
 Judge I/O and reports:
-      --stdin F, --stdout F, --stderr F
-                       files opened by jail with your rights, for the command
-      --report F       write how the run ended as JSON (see README)
-      --meta F         write it in isolate's meta-file format
-      --meta-extended  allow ML and OL statuses in the meta file
+      --stdin F  --stdout F  --stderr F  --report F  --meta F  --meta-extended
 
-Exit status: the command's own status, 128+N if signal N killed it,
-125 if jail could not set up the sandbox, 126 if the command is not
-executable, 127 if it was not found.
+Commands:
+  check [OPTIONS]        validate; print the effective profile as TOML
+  profiles               list the built-in profiles
+  doctor [-v]            check this host; print the fix for each problem
+  completion bash|zsh    print a shell completion script
+  setup-cgroup --user U  (root, once) delegate a cgroup v1 subtree
+  version                print the version
+
+Exit status: the command's own; 128+N if signal N killed it; 137 when a
+limit ended it; 125 if jail could not set up the sandbox; 126 if the
+command is not executable; 127 if it was not found.
 `
 
 type options struct {
@@ -254,6 +255,12 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg}, rep)
 	if err == nil {
 		rep.verdict(wdReason(rep), time.Duration(l.CPUTime), time.Duration(l.WallTime))
+		switch rep.Status {
+		case StatusTO, StatusML, StatusOL:
+			// One status for every limit, whatever delivered the end
+			// (jail's SIGKILL, the OOM killer, RLIMIT_CPU's SIGXCPU).
+			code = exitLimit
+		}
 	}
 	return code, err
 }
