@@ -27,6 +27,12 @@ func ParseOffset(s string) (Offset, error) {
 		t = rest
 	}
 	bad := fmt.Errorf("invalid offset %q: want a signed span like \"365d\", \"-2h\" or \"1d12h\"", s)
+	if t == "" {
+		return 0, bad
+	}
+	if secs, err := strconv.ParseFloat(t, 64); err == nil && !math.IsInf(secs, 0) && !math.IsNaN(secs) {
+		t = strconv.FormatFloat(secs, 'f', -1, 64) + "s" // a bare number is seconds
+	}
 	var d time.Duration
 	if i := strings.IndexByte(t, 'd'); i >= 0 {
 		days, err := strconv.ParseUint(t[:i], 10, 32)

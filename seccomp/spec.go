@@ -179,6 +179,8 @@ func (s Spec) Validate() error {
 				add(-1, "default_errno", "unknown errno %q", s.DefaultErrno)
 			} else if s.DefaultAction != "" && s.DefaultAction != Errno {
 				add(-1, "default_errno", "set, but default_action is %q, not %q", s.DefaultAction, Errno)
+			} else if b, ok := bases[s.baseName()]; ok && s.DefaultAction == "" && b.defAction != Errno {
+				add(-1, "default_errno", "set, but base %q's default action is %q, not %q: set default_action = %q too", s.baseName(), b.defAction, Errno, Errno)
 			}
 		},
 		func() { // arches

@@ -25,6 +25,7 @@ func TestValidate(t *testing.T) {
 		{name: "bad default action", spec: Spec{DefaultAction: "deny"}, index: -1, field: "default_action", msg: `unknown action "deny"`},
 		{name: "bad default errno", spec: Spec{DefaultAction: Errno, DefaultErrno: "EFOO"}, index: -1, field: "default_errno", msg: "EFOO"},
 		{name: "default errno without errno action", spec: Spec{DefaultAction: Kill, DefaultErrno: "EPERM"}, index: -1, field: "default_errno"},
+		{name: "default errno with a base that allows", spec: Spec{Base: "default", DefaultErrno: "EPERM"}, index: -1, field: "default_errno", msg: "default_action"},
 		{name: "unknown arch", spec: Spec{AllowArch: []string{"vax"}}, index: -1, field: "allow_arch", msg: `"vax"`},
 		{name: "bad action", spec: Spec{Rules: []Rule{ok, {Syscalls: []string{"read"}, Action: "deny"}}}, index: 1, field: "action", msg: `unknown action "deny"`},
 		{name: "empty action", spec: Spec{Rules: []Rule{{Syscalls: []string{"read"}}}}, index: 0, field: "action"},

@@ -281,3 +281,19 @@ func TestBuildEnv(t *testing.T) {
 		t.Errorf("buildEnv = %q, want %q", got, want)
 	}
 }
+
+func TestFlagValueForms(t *testing.T) {
+	p := overridden(t, "../../profiles/default.toml", "--cpu-time", "2", "--wall-time", "0.5", "--time-offset", "90", "--cpus", "0")
+	if time.Duration(p.Limits.CPUTime) != 2*time.Second || time.Duration(p.Limits.WallTime) != 500*time.Millisecond ||
+		time.Duration(p.Time.Monotonic) != 90*time.Second || p.Limits.CPUs != 0 {
+		t.Errorf("limits %+v time %+v", p.Limits, p.Time)
+	}
+	for _, a := range []string{"--plan=x", "--quiet=1", "--require-cgroup=yes"} {
+		if _, err := parseArgs([]string{a, "true"}); err == nil || !strings.Contains(err.Error(), "takes no value") {
+			t.Errorf("parseArgs(%q): %v", a, err)
+		}
+	}
+	if _, err := parseArgs([]string{"--frob=1", "true"}); err == nil || !strings.Contains(err.Error(), "unknown option") {
+		t.Errorf("--frob=1: %v", err)
+	}
+}

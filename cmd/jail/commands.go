@@ -18,6 +18,10 @@ var subcommands = []string{"check", "completion", "doctor", "profiles", "setup-c
 // plainOptions are jail's options without a value.
 var plainOptions = []string{"--plan", "-q", "--quiet", "-h", "--help", "--version", "--meta-extended"}
 
+// exitUsage is the status of a command (profiles, completion, doctor,
+// setup-cgroup) given arguments it does not take.
+const exitUsage = 2
+
 // Exit codes of jail check.
 const (
 	checkOK      = 0
@@ -75,7 +79,7 @@ func effectiveProfile(opts options) (*profile.Profile, error) {
 func profilesMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "jail profiles: takes no arguments (show one with: jail check --profile NAME)\n")
-		return exitSetup
+		return exitUsage
 	}
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, n := range profile.BuiltinNames() {
@@ -90,7 +94,7 @@ func profilesMain(args []string, stdout, stderr io.Writer) int {
 func completionMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || args[0] != "bash" && args[0] != "zsh" {
 		fmt.Fprintf(stderr, "usage: jail completion bash|zsh\n")
-		return exitSetup
+		return exitUsage
 	}
 	var withValue []string
 	for name := range valueOptions {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -380,6 +381,9 @@ func parseArgs(args []string) (options, error) {
 				return o, fmt.Errorf("%s %s: %w", name, value, err)
 			}
 			continue
+		}
+		if _, isFlag := flagOptions[name]; hasValue && (isFlag || slices.Contains(plainOptions, name)) {
+			return o, fmt.Errorf("%s takes no value", name)
 		}
 		if f, ok := flagOptions[name]; ok {
 			o.overrides = append(o.overrides, f.apply)

@@ -45,8 +45,8 @@ var overrideOptions = map[string]struct {
 	"--open-files":  {"limits.open_files", countOpt(func(l *profile.Limits) *uint64 { return &l.OpenFiles })},
 	"--cpus": {"limits.cpus", limitOpt(func(l *profile.Limits, v string) error {
 		n, err := strconv.ParseFloat(v, 64)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("want a positive number of CPUs like 1 or 0.5, got %q", v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a number of CPUs like 1 or 0.5 (0: no limit), got %q", v)
 		}
 		l.CPUs = n
 		return nil
@@ -196,6 +196,7 @@ func timeOffsetOpt(v string) (override, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	switch clock {
 	case "":
 		return func(p *profile.Profile) { p.Time.Monotonic, p.Time.Boottime = o, o }, nil
@@ -237,6 +238,10 @@ func sizeOpt(field func(*profile.Limits) *profile.Size) func(string) (override, 
 
 func durationOpt(field func(*profile.Limits) *profile.Duration) func(string) (override, error) {
 	return limitOpt(func(l *profile.Limits, v string) error {
+		// A bare number is seconds, as in the profile.
+		if secs, err := strconv.ParseFloat(v, 64); err == nil {
+			return (*field(l)).UnmarshalTOML(secs)
+		}
 		d, err := profile.ParseDuration(v)
 		*field(l) = d
 		return err
