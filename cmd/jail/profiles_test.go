@@ -221,3 +221,102 @@ func TestJudgeProfiles(t *testing.T) {
 		})
 	}
 }
+
+// profileExamples returns the commands a built-in profile's header comment
+// shows ("#   command" lines), in order.
+func profileExamples(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break // the header comment ends at the first key
+		}
+		if c, ok := strings.CutPrefix(line, "#   "); ok {
+			cmds = append(cmds, strings.TrimSpace(c))
+		}
+	}
+	return cmds
+}
+
+// TestProfileExamples runs every example command of every built-in
+// profile's header, unchanged, as a new user would: in a directory with
+// the files the examples name (a project with a Makefile, a submission of
+// each language, in.txt).
+func TestProfileExamples(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "make", "gcc", "g++", "javac", "/usr/bin/python3")
+	files, err := filepath.Glob("../../profiles/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no profiles: %v", err)
+	}
+	makefile := "all:\n\techo built > built.txt\ntest:\n\t@echo tests pass\n"
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".toml")
+		t.Run(name, func(t *testing.T) {
+			if name == "judge-java" {
+				requireCgroup(t) // the profile says it needs one
+			}
+			cmds := profileExamples(t, file)
+			if len(cmds) == 0 {
+				t.Fatalf("%s shows no example command (a \"#   jail ...\" line in its header)", file)
+			}
+			dir := writeTree(t, map[string]string{
+				"Makefile":          makefile,
+				"in.txt":            "20 22\n",
+				"sol.c":             "#include <stdio.h>\nint main(void){long a,b; if(scanf(\"%ld %ld\",&a,&b)!=2) return 1; printf(\"%ld\\n\",a+b); return 0;}\n",
+				"sol.cpp":           "#include <iostream>\nint main(){long a,b; std::cin>>a>>b; std::cout<<a+b<<std::endl;}\n",
+				"sol.py":            "a, b = map(int, input().split())\nprint(a + b)\n",
+				"Main.java":         "import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner in = new Scanner(System.in); System.out.println(in.nextLong() + in.nextLong()); } }\n",
+				"fetch-and-test.sh": "#!/bin/sh\necho fetched and tested\n",
+			})
+			if err := os.Chmod(filepath.Join(dir, "fetch-and-test.sh"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dir, "myproject"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "myproject", "Makefile"), []byte(makefile), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Dir(jailBin) + ":/usr/local/bin:/usr/bin:/bin"
+			for _, c := range cmds {
+				if strings.Contains(c, "--net user") && !haveUserNet() {
+					if os.Getenv("JAIL_TEST_MUST_WORK") == "1" && os.Getenv("JAIL_TEST_USERNET") == "1" {
+						t.Errorf("%s: neither pasta nor slirp4netns is installed", c)
+					}
+					t.Logf("skipped (neither pasta nor slirp4netns is installed): %s", c)
+					continue
+				}
+				os.Remove(filepath.Join(dir, "out.txt"))
+				cmd := exec.Command("sh", "-c", c)
+				cmd.Dir = dir
+				cmd.Env = append(os.Environ(), "PATH="+path, "PWD="+dir)
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Errorf("%s: $ %s: %v\n%s", file, c, err, out)
+					continue
+				}
+				if strings.Contains(c, "--stdout out.txt") {
+					if got, _ := os.ReadFile(filepath.Join(dir, "out.txt")); string(got) != "42\n" {
+						t.Errorf("$ %s: out.txt = %q, want 42", c, got)
+					}
+				}
+			}
+		})
+	}
+}
+
+// haveUserNet reports whether a tool for --net user is installed.
+func haveUserNet() bool {
+	for _, n := range []string{"pasta", "slirp4netns"} {
+		if _, err := exec.LookPath(n); err == nil {
+			return true
+		}
+	}
+	return false
+}
