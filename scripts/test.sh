@@ -12,6 +12,12 @@ need_pkgs newuidmap:uidmap newgidmap:uidmap gcc:gcc pkg-config:pkg-config lib:li
 # What the built-in profiles' workload tests run: a C project built with
 # make, and a submission per judge language.
 need_pkgs make:make g++:g++ /usr/bin/python3:python3 javac:openjdk-17-jdk-headless
+# Network mode user: both tools are tested. Without udev (a container),
+# /dev/net/tun may be root-only; udev's own rule makes it 0666.
+need_pkgs pasta:passt slirp4netns:slirp4netns
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+	chmod 0666 /dev/net/tun
+fi
 GO=$(need_go)
 export PATH="$(dirname "$GO"):$PATH"
 

@@ -340,8 +340,9 @@ var nsNames = []struct {
 	{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"time", unix.CLONE_NEWTIME},
 }
 
-// tryNamespaces starts `jail doctor __probe` exactly as jail starts its
-// sandbox (the same clone flags, so clone3 for the time namespace), with
+// tryNamespaces starts `jail doctor __probe` as jail starts its sandbox
+// (the same clone flags; the time namespace comes from unshare, as in
+// jail's stage 2), with
 // the Go runtime writing a map: the caller's own ids for an unprivileged
 // caller (newuidmap is tried apart), jail's own map for root. The child
 // does what the sandbox's init does first: make / private, mount a tmpfs
@@ -462,6 +463,7 @@ func doctorProbe(w io.Writer) int {
 		}},
 		{"sethostname", func() error { return os.NewSyscallError("sethostname", unix.Sethostname([]byte("jail"))) }},
 		{"cgroup namespace", func() error { return os.NewSyscallError("unshare", unix.Unshare(unix.CLONE_NEWCGROUP)) }},
+		{"time namespace", func() error { return os.NewSyscallError("unshare", unix.Unshare(unix.CLONE_NEWTIME)) }},
 		{"seccomp filter", func() error {
 			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 				return os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)
@@ -531,7 +533,7 @@ func checkNamespaces(h *doctorHost) finding {
 	case errors.Is(h.trial.err, unix.EUSERS):
 		f.notes = append(f.notes, "user namespaces are nested too deep already (the kernel allows 32 levels)")
 	case h.trial.clone3 != nil:
-		f.notes = append(f.notes, "clone3 fails ("+errText(h.trial.clone3)+"): jail needs it for the time namespace; a seccomp filter of the container or sandbox around jail answers it (Docker's default profile does)")
+		f.notes = append(f.notes, "clone3 fails ("+errText(h.trial.clone3)+"): jail needs it to start a sandbox in its cgroup (cgroup v2, CLONE_INTO_CGROUP); a seccomp filter of the container or sandbox around jail answers it (Docker's default profile does)")
 	case len(h.trial.refused) > 0 && !slices.Contains(h.trial.refused, "user"):
 		f.notes = append(f.notes, "the kernel refuses these namespaces: "+strings.Join(h.trial.refused, ", "))
 		if slices.Contains(h.trial.refused, "time") && !h.timeNS {

@@ -18,8 +18,8 @@ import (
 	"github.com/jail-sandbox/jail/seccomp"
 )
 
-// stage3 is the exec shim: the first process of the time namespace and of
-// the cgroup namespace. It gives up every privilege and becomes the command.
+// stage3 is the exec shim: the first process of the cgroup namespace. It
+// gives up every privilege and becomes the command.
 func stage3() int {
 	// Credentials, capabilities and no_new_privs set below are per thread;
 	// execve from this same thread is what makes them the command's.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
 	"github.com/jail-sandbox/jail/fs"
+	"github.com/jail-sandbox/jail/profile"
 )
 
 // Hidden sub-commands: the stages of the sandbox re-execute this binary.
@@ -32,14 +33,19 @@ const syncFD = 3
 // its ids were mapped, so it holds no capabilities (the kernel computed them
 // for an unmapped uid). It waits for stage 0 to write the maps, then execs
 // itself again: the same PID 1, now uid 0 of the namespace with full
-// capabilities in it.
+// capabilities in it, which makes the time namespace before its runtime
+// starts (timens.c) from the offsets stage 0 sent with the maps.
 func stage1() int {
 	sock := os.NewFile(syncFD, "sync")
 	m, err := ipc.Recv(sock)
 	if err != nil || m.Type != ipc.TypeIDMapDone {
 		return exitSetup // stage 0 is gone or failed; it reports why
 	}
-	err = unix.Exec("/proc/self/exe", []string{"jail", stage2Arg}, []string{})
+	var offsets string
+	if len(m.Data) > 0 {
+		_ = json.Unmarshal(m.Data, &offsets) // a bad one: stage 2 reports the offsets it lacks
+	}
+	err = unix.Exec("/proc/self/exe", []string{"jail", stage2Arg}, []string{timensEnv + "=" + offsets})
 	_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: &ipc.StageError{
 		Stage: "init", Op: "execve", Path: "/proc/self/exe", Errno: errnoOf(err)}})
 	return exitSetup
@@ -48,9 +54,8 @@ func stage1() int {
 // stage2 is the sandbox's PID 1: it builds the sandbox from the plan, starts
 // stage 3, then reaps and forwards signals until the command ends.
 func stage2() (code int) {
-	// One thread does everything that is per-thread in the kernel: the time
-	// namespace unshared below applies to the children of this thread only,
-	// and stage 3 must be forked from it.
+	// One thread forks stage 3: the parent-death signal it sets fires when
+	// the thread that forked it ends.
 	runtime.LockOSThread()
 	// Every catchable signal is taken and dropped: a PID 1 receives from
 	// inside its namespace only the signals it handles, and the Go runtime
@@ -91,6 +96,12 @@ func stage2() (code int) {
 	if plan.Version != planVersion {
 		return fail("init", fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion))
 	}
+	// timens.c ran before main: this process is in the sandbox's time
+	// namespace, or it says why not.
+	if err := timensError(plan.Time); err != nil {
+		return fail("time", err)
+	}
+	netReady := make(chan struct{})
 	// Relay the signals stage 0 sends: to the command once it exists,
 	// before that as the end of the set-up. If stage 0 dies, the socket
 	// reads EOF: end the sandbox (the parent-death signal covers most
@@ -100,6 +111,10 @@ func stage2() (code int) {
 			m, err := ipc.Recv(sock)
 			if err != nil {
 				os.Exit(exitSetup)
+			}
+			if m.Type == ipc.TypeNetReady {
+				close(netReady)
+				continue
 			}
 			if m.Type == ipc.TypeKill {
 				// As PID 1, kill(-1) reaches every other process of
@@ -134,8 +149,17 @@ func stage2() (code int) {
 	if err := unix.Sethostname([]byte(plan.Hostname)); err != nil {
 		return fail("uts", os.NewSyscallError("sethostname", err))
 	}
-	if err := loopbackUp(); err != nil {
-		return fail("net", err)
+	if plan.Net != profile.NetHost {
+		// The host's namespace (host) is not the sandbox's to change.
+		if err := loopbackUp(); err != nil {
+			return fail("net", err)
+		}
+	}
+	if plan.Net == profile.NetUser {
+		// The command starts with its network configured: stage 0 says
+		// when pasta or slirp4netns has set up the tap device (or ends
+		// the sandbox when it could not).
+		<-netReady
 	}
 	// From here signals go to stage 3, which becomes the command: one that
 	// arrives before its execve ends it as it would end the command.

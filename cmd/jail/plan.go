@@ -15,28 +15,33 @@ import (
 
 // planVersion changes whenever Plan's meaning changes; stage 2 refuses a
 // plan of another version (a stale binary re-executed mid-upgrade).
-const planVersion = 1
+const planVersion = 2
 
 // Plan is everything the sandbox does, computed on the host before any
 // namespace exists. It is plain data: stage 0 sends these exact bytes to
 // stage 2, and `jail plan` prints them.
 type Plan struct {
 	Version int `json:"version"`
-	// CloneFlags are the namespaces stage 1 is born in (clone3 from stage 0).
-	// CLONE_NEWCGROUP is deliberately absent: stage 2 passes it when it forks
-	// stage 3, so the cgroup namespace's root is the sandbox's own cgroup.
-	// CLONE_NEWTIME is here: clone3 takes it (only the old clone's flags
-	// collide with CSIGNAL), and the Go runtime uses clone3 for it. The
-	// alternative, unshare in stage 2, fails on Linux 6.1: after it, no
-	// clone with CLONE_VM (Go's vfork, Go's threads) is allowed, and execve
-	// does not enter the new namespace there. The cost: the namespace is
-	// entered at birth, so its offsets stay zero.
+	// CloneFlags are the namespaces stage 1 is born in (clone from stage
+	// 0). Two are missing on purpose. CLONE_NEWCGROUP: stage 2 passes it
+	// when it forks stage 3, so the cgroup namespace's root is the
+	// sandbox's own cgroup. CLONE_NEWTIME: a namespace entered at birth
+	// keeps zero offsets, so stage 2 makes its own before its Go runtime
+	// starts, with Time's offsets (timens.c says how, and why not in Go).
+	// CLONE_NEWNET is missing too when Net is "host".
 	CloneFlags uintptr        `json:"clone_flags"`
 	IDMap      userns.Mapping `json:"idmap"`
 	// Hostname is set by stage 2 with sethostname in the new UTS namespace.
-	Hostname string   `json:"hostname"`
-	FS       fs.Spec  `json:"fs"`
-	Exec     ExecSpec `json:"exec"`
+	Hostname string `json:"hostname"`
+	// Time is the offsets of the sandbox's time namespace (always new).
+	Time TimeSpec `json:"time"`
+	// Net is the network mode (profile.NetNone, NetHost, NetUser): stage 2
+	// brings lo up in a new network namespace (none, user); stage 0 starts
+	// pasta or slirp4netns for user, and stage 2 waits for it before the
+	// command starts.
+	Net  string   `json:"net"`
+	FS   fs.Spec  `json:"fs"`
+	Exec ExecSpec `json:"exec"`
 }
 
 // ExecSpec is what stage 3 needs to start the command.
@@ -63,12 +68,41 @@ type ExecSpec struct {
 }
 
 // cloneFlags are the namespaces created by the first clone, all owned by the
-// new user namespace because CLONE_NEWUSER is in the same call.
+// new user namespace because CLONE_NEWUSER is in the same call; the network
+// namespace is added unless the sandbox shares the host's (netCloneFlags).
 const cloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
-	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWTIME
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// netCloneFlags is the network namespace of a mode: a new one but for host.
+func netCloneFlags(mode string) uintptr {
+	if mode == profile.NetHost {
+		return 0
+	}
+	return unix.CLONE_NEWNET
+}
+
+// withResolver gives the sandbox an /etc/resolv.conf for its network mode,
+// unless the profile has one: the forwarder of pasta or slirp4netns in
+// user mode, the host's own file in host mode, none without a network.
+func withResolver(p *profile.Profile) *profile.Profile {
+	const target = "/etc/resolv.conf"
+	mode := p.Network.Mode
+	if mode != profile.NetUser && mode != profile.NetHost ||
+		slices.ContainsFunc(p.Mounts, func(m profile.Mount) bool { return m.Target == target }) {
+		return p
+	}
+	q := p.Clone()
+	m := profile.Mount{Type: profile.Bind, Source: target, Target: target, Optional: true, File: "network." + mode}
+	if mode == profile.NetUser {
+		m = profile.Mount{Type: profile.File, Target: target, Content: "nameserver " + netDNS + "\n", Mode: 0o644, File: "network." + mode}
+	}
+	q.Mounts = append(q.Mounts, m)
+	return q
+}
 
 // buildPlan combines a validated profile, the user mapping and the command.
-// It reads nothing but what fs.Compile checks on the host (bind sources).
+// It reads nothing but what fs.Compile checks on the host (bind sources)
+// and the clocks a negative time offset moves (checkOffsets).
 func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*Plan, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command given: usage: jail [--profile P] -- COMMAND [ARG...]")
@@ -81,7 +115,7 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 		return nil, &profile.Error{File: p.File, Key: "user.gid", Msg: fmt.Sprintf(
 			"gid %d is not mapped into the sandbox (mapped: 0..%d); give the user a /etc/subgid range", p.User.GID, m.MaxGID())}
 	}
-	spec, err := fs.Compile(p)
+	spec, err := fs.Compile(withResolver(p))
 	if err != nil {
 		return nil, err
 	}
@@ -93,11 +127,20 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOffsets(p); err != nil {
+		return nil, err
+	}
+	mode := p.Network.Mode
+	if mode == "" {
+		mode = profile.NetNone
+	}
 	return &Plan{
 		Version:    planVersion,
-		CloneFlags: cloneFlags,
+		CloneFlags: cloneFlags | netCloneFlags(mode),
 		IDMap:      m,
 		Hostname:   p.Hostname,
+		Time:       TimeSpec{Monotonic: p.Time.Monotonic, Boottime: p.Time.Boottime},
+		Net:        mode,
 		FS:         spec,
 		Exec: ExecSpec{
 			Argv:      argv,

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -199,9 +200,43 @@ func TestBuildPlan(t *testing.T) {
 				if pl.CloneFlags&unix.CLONE_NEWCGROUP != 0 {
 					t.Errorf("CloneFlags %#x has CLONE_NEWCGROUP (stage 2 adds it for stage 3)", pl.CloneFlags)
 				}
-				// clone3 takes CLONE_NEWTIME (see Plan.CloneFlags).
-				if pl.CloneFlags&unix.CLONE_NEWTIME == 0 {
-					t.Errorf("CloneFlags %#x lacks CLONE_NEWTIME", pl.CloneFlags)
+				// Stage 2 makes the time namespace (see Plan.CloneFlags).
+				if pl.CloneFlags&unix.CLONE_NEWTIME != 0 {
+					t.Errorf("CloneFlags %#x has CLONE_NEWTIME (stage 2 makes it, with its offsets)", pl.CloneFlags)
+				}
+				if pl.Net != profile.NetNone {
+					t.Errorf("Net = %q, want %q by default", pl.Net, profile.NetNone)
+				}
+			},
+		},
+		{
+			name: "network host",
+			edit: func(p *profile.Profile) { p.Network.Mode = profile.NetHost },
+			m:    helperMapping(),
+			argv: []string{"true"},
+			check: func(t *testing.T, pl *Plan) {
+				if pl.CloneFlags&unix.CLONE_NEWNET != 0 || pl.CloneFlags&unix.CLONE_NEWUSER == 0 {
+					t.Errorf("CloneFlags %#x: want no CLONE_NEWNET, the other namespaces", pl.CloneFlags)
+				}
+				if pl.Net != profile.NetHost {
+					t.Errorf("Net = %q", pl.Net)
+				}
+			},
+		},
+		{
+			name: "network user and time offsets",
+			edit: func(p *profile.Profile) {
+				p.Network.Mode = profile.NetUser
+				p.Time.Monotonic, p.Time.Boottime = profile.Offset(time.Hour), profile.Offset(-time.Second)
+			},
+			m:    helperMapping(),
+			argv: []string{"true"},
+			check: func(t *testing.T, pl *Plan) {
+				if pl.CloneFlags&unix.CLONE_NEWNET == 0 || pl.Net != profile.NetUser {
+					t.Errorf("CloneFlags %#x, Net %q: want a new network namespace, user", pl.CloneFlags, pl.Net)
+				}
+				if pl.Time.Monotonic != profile.Offset(time.Hour) || pl.Time.Boottime != profile.Offset(-time.Second) {
+					t.Errorf("Time = %+v", pl.Time)
 				}
 			},
 		},
@@ -354,5 +389,36 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("parseArgs(%q) = %+v, want %+v", tc.args, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestResolverPerNetworkMode(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{profile.NetNone, ""},
+		{profile.NetHost, "bind /etc/resolv.conf"},
+		{profile.NetUser, "file nameserver " + netDNS},
+	} {
+		p := profile.Default()
+		p.Network.Mode = tc.mode
+		q := withResolver(p)
+		got := ""
+		for _, m := range q.Mounts {
+			if m.Target == "/etc/resolv.conf" {
+				got = string(m.Type) + " " + strings.TrimSpace(m.Source+m.Content)
+			}
+		}
+		if got != tc.want {
+			t.Errorf("mode %s: resolv.conf %q, want %q", tc.mode, got, tc.want)
+		}
+		if len(p.Mounts) != len(profile.Default().Mounts) {
+			t.Errorf("mode %s: the profile itself was changed", tc.mode)
+		}
+	}
+	// A profile's own resolv.conf wins.
+	p := profile.Default()
+	p.Network.Mode = profile.NetUser
+	p.Mounts = append(p.Mounts, profile.Mount{Type: profile.File, Target: "/etc/resolv.conf", Content: "nameserver 192.0.2.53\n"})
+	if q := withResolver(p); len(q.Mounts) != len(p.Mounts) {
+		t.Errorf("a resolv.conf was added over the profile's own")
 	}
 }

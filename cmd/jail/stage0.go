@@ -66,6 +66,14 @@ type runConfig struct {
 // fills rep with how the run ended.
 func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	stdio, tty, cg := rc.stdio, rc.tty, rc.cg
+	var netTool, netToolPath string
+	if plan.Net == profile.NetUser {
+		// Before anything exists: a missing tool leaves nothing behind.
+		var err error
+		if netTool, netToolPath, err = findNetTool(); err != nil {
+			return exitSetup, &setupError{err}
+		}
+	}
 	// Descriptors jail inherited (a shell's or a CI runner's leaks) are not
 	// close-on-exec; make them so, or the sandbox's init would hold them.
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -192,11 +200,29 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 			return fail(fmt.Errorf("map user ids: %w", err))
 		}
 	}
+	// Network mode "user": the helper configures the sandbox's network
+	// while the sandbox builds its root; the command waits for it.
+	var netReady <-chan error
+	if netTool != "" {
+		h, err := startNetHelper(netTool, netToolPath, pid)
+		if err != nil {
+			return fail(err)
+		}
+		defer h.stop()
+		netReady = h.ready
+	}
 	data, err := json.Marshal(plan)
 	if err != nil {
 		return fail(err)
 	}
-	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeIDMapDone}); err != nil {
+	// Stage 1 passes the time offsets on to stage 2, which applies them
+	// before its runtime starts (timens.c).
+	var base TimeSpec
+	if plan.Time != (TimeSpec{}) {
+		base = callerOffsets()
+	}
+	offsets, _ := json.Marshal(plan.Time.offsetsFile(base))
+	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeIDMapDone, Data: offsets}); err != nil {
 		return fail(fmt.Errorf("sandbox init: %w", err))
 	}
 	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypePlan, Data: data}); err != nil {
@@ -251,6 +277,15 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 				mm := m
 				result = &mm
 			}
+		case err := <-netReady:
+			netReady = nil
+			if err != nil {
+				// The sandbox ends; its init's EOF ends this loop.
+				stageErr = &setupError{fmt.Errorf("network: %w", err)}
+				_ = cmd.Process.Kill()
+				continue
+			}
+			_ = ipc.Send(parent, ipc.Msg{Type: ipc.TypeNetReady})
 		case err := <-recvErr:
 			if !errors.Is(err, io.EOF) {
 				stageErr = errors.Join(stageErr, fmt.Errorf("sandbox init: %w", err))

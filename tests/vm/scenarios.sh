@@ -290,6 +290,41 @@ sc_cleanup() {
 	check cleanup "child cgroups left in $CG:$left" [ -z "$left" ]
 }
 
+# 9. timens: the profile's [time] offsets on this kernel (Linux 6.1 refuses
+# what the Go runtime does after an unshare(CLONE_NEWTIME); jail applies
+# them before its runtime starts). The clocks inside differ from the
+# host's by the offsets; a negative offset larger than the uptime is a
+# clear error; without offsets the time namespace is still new.
+sc_timens() {
+	pf=$W/timens.toml
+	printf 'extends = "default"\n[time]\nmonotonic = "365d"\nboottime = "2d"\n' >"$pf"
+	out=$($P/clocks)
+	run_jail timens 60 --profile "$pf" -- $P/clocks
+	in=$(cat "$W/timens.out")
+	m=$(echo "$in $out" | awk '{ split($1, a, "="); split($3, b, "="); printf "%.3f", a[2] - b[2] }')
+	b=$(echo "$in $out" | awk '{ split($2, a, "="); split($4, b, "="); printf "%.3f", a[2] - b[2] }')
+	# 365 d = 31536000 s, 2 d = 172800 s; the run itself takes < 10 s
+	if [ "$RC" = 0 ] && num_ok "$m" 'v >= 31536000 && v < 31536010' && num_ok "$b" 'v >= 172800 && v < 172810'; then
+		pass timens.offsets
+	else
+		fail timens.offsets "want monotonic +31536000 s and boottime +172800 s; inside '$in', outside before '$out' (diff $m, $b); $(said timens)"
+	fi
+
+	printf 'extends = "default"\n[time]\nboottime = "-3650d"\n' >"$pf"
+	run_jail timensneg 60 --profile "$pf" -- true
+	if [ "$RC" = 125 ] && grep -q 'time.boottime' "$W/timensneg.err" && grep -q 'up for only' "$W/timensneg.err"; then
+		pass timens.negative
+	else
+		fail timens.negative "want exit 125 and a message naming time.boottime and the uptime; $(said timensneg)"
+	fi
+
+	run_jail timensnew 60 -- readlink /proc/self/ns/time
+	host=$(readlink /proc/self/ns/time)
+	inside=$(cat "$W/timensnew.out")
+	check timens.new "time namespace inside '$inside', host '$host'; $(said timensnew)" \
+		sh -c '[ "$1" = 0 ] && [ -n "$2" ] && [ "$2" != "$3" ]' sh "$RC" "$inside" "$host"
+}
+
 # A check that fails on purpose: proves that a failure reaches vm-test.sh.
 sc_injected() {
 	fail injected "deliberate failure (vmtest.fail=1)"
@@ -299,7 +334,7 @@ sc_injected() {
 echo "vmtest: scenarios as $(id), jail: $(command -v "$JAIL"), JAIL_CGROUP=$CG"
 echo "vmtest: own cgroup: $(cat /proc/self/cgroup)"
 
-all="delegation smoke membomb forkbomb cpuspin sleeper flood accounting cleanup"
+all="delegation smoke membomb forkbomb cpuspin sleeper flood accounting timens cleanup"
 [ "$VMTEST_INJECT_FAIL" = 1 ] && all="$all injected"
 for s in $all; do
 	if [ -n "$VMTEST_ONLY" ] && [ "$s" != injected ]; then

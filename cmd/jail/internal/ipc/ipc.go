@@ -9,9 +9,13 @@
 //	stage 0 (host)                        stage 1 → 2 (PID 1 in the sandbox)
 //	  clone(NEWUSER|NEWNS|NEWPID|...) ──▶   blocks in Recv
 //	  newgidmap / newuidmap PID
-//	  Send {idmap-done}                ──▶   execve(/proc/self/exe) → stage 2, full caps
-//	  Send {plan}                      ──▶   time ns, fork stage 3 (waits for {exec}),
+//	  Send {idmap-done, time offsets}  ──▶   execve(/proc/self/exe) → stage 2, full caps,
+//	                                         time ns (before its Go runtime starts)
+//	  Send {plan}                      ──▶   fork stage 3 (waits for {exec}),
 //	                                         mounts, pivot_root, hostname, lo,
+//	  (network "user": pasta or slirp4netns
+//	   set up the tap device)
+//	  Send {net-ready}                 ──▶   (network "user" only: waited for here)
 //	                                         {exec} ──▶ stage 3: caps, NNP, execve
 //	  Send {signal}                    ──▶   a signal jail got: relayed to the
 //	                                         command, or ends the set-up
@@ -52,6 +56,7 @@ const (
 	TypeExecReady  = "exec-ready"
 	TypeSignal     = "signal"
 	TypeKill       = "kill"
+	TypeNetReady   = "net-ready"
 	TypeExited     = "exited"
 )
 
