@@ -29,7 +29,7 @@ const exitLimit = 128 + 9
 var version = "dev"
 
 const usage = `usage: jail [OPTIONS] [--] COMMAND [ARG...]
-       jail check|profiles|doctor|completion|setup-cgroup|version ...
+       jail batch|check|profiles|doctor|completion|setup-cgroup|version ...
 
 Run COMMAND in a rootless sandbox: new user, mount, PID, network, IPC, UTS,
 cgroup and time namespaces, a read-only root built from a profile, a seccomp
@@ -54,6 +54,7 @@ Judge I/O and reports:
       --stdin F  --stdout F  --stderr F  --report F  --meta F  --meta-extended
 
 Commands:
+  batch [OPTIONS]        run one sandbox per JSON request line of stdin
   check [OPTIONS]        validate; print the effective profile as TOML
   profiles               list the built-in profiles
   doctor [-v]            check this host; print the fix for each problem
@@ -125,6 +126,8 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 		case "version":
 			fmt.Fprintln(stdout, "jail", version)
 			return 0
+		case "batch":
+			return batchMain(args[1:], os.Stdin, stdout, stderr)
 		}
 	}
 	opts, err := parseArgs(args)
@@ -182,13 +185,7 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	code, err := supervise(opts, p, plan, rep)
 	if err != nil {
 		fmt.Fprintf(stderr, "jail: %s\n", describe(err))
-		rep.Message = describe(err)
-		var se *setupError
-		if code == exitSetup || errors.As(err, &se) {
-			rep.Status = StatusXX
-		} else {
-			rep.Status, rep.ExitCode = StatusRE, code // the command could not be executed
-		}
+		failedRun(rep, code, err)
 	} else if rep.Limit != "" && !opts.quiet {
 		fmt.Fprintf(stderr, "jail: %s\n", rep.Message)
 	}
@@ -199,6 +196,18 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// failedRun fills the report of a run that supervise ended with err: XX
+// for a set-up failure, RE for a command that could not be executed.
+func failedRun(rep *Report, code int, err error) {
+	rep.Message = describe(err)
+	var se *setupError
+	if code == exitSetup || errors.As(err, &se) {
+		rep.Status = StatusXX
+	} else {
+		rep.Status, rep.ExitCode = StatusRE, code
+	}
 }
 
 // supervise prepares the cgroup and the command's stdio, runs the sandbox

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/profile"
+	"github.com/jail-sandbox/jail/userns"
+)
+
+// Batch mode: `jail batch [--profile P] [OPTIONS]` reads one run request
+// per line of its standard input (JSON) and writes one report per line to
+// its standard output, in order. The profile, the options, the user
+// mapping and the compiled seccomp filter are prepared once; every run
+// still gets a sandbox of its own: new namespaces, a new root, its own
+// cgroup with its own limits, its own accounting and report.
+//
+// A request:
+//
+//	{"id": "t1", "argv": ["./sol"], "stdin": "in.txt", "stdout": "out.txt",
+//	 "stderr": "err.txt", "limits": {"cpu-time": "1s", "memory": "64MiB"},
+//	 "report": "r.json", "meta": "meta.txt"}
+//
+// Only argv is required. stdin, stdout and stderr are files opened with
+// the caller's rights (relative to jail's working directory), /dev/null
+// when left out: the batch's own streams never reach a command. limits
+// takes the limit options by name, without "--". The answer is the report
+// of `--report` with the request's id, on one line.
+
+// batchRequest is one line of a batch's input.
+type batchRequest struct {
+	ID     string            `json:"id"`
+	Argv   []string          `json:"argv"`
+	Stdin  string            `json:"stdin"`
+	Stdout string            `json:"stdout"`
+	Stderr string            `json:"stderr"`
+	Limits map[string]string `json:"limits"`
+	Report string            `json:"report"`
+	Meta   string            `json:"meta"`
+}
+
+// batchAnswer is one line of a batch's output.
+type batchAnswer struct {
+	ID string `json:"id"`
+	*Report
+}
+
+// Exit codes of jail batch.
+const (
+	batchOK    = 0         // every request was answered (whatever the verdicts)
+	batchSetup = exitSetup // the batch could not start (bad profile, options)
+)
+
+// batchMain runs the requests of in, one after the other.
+func batchMain(args []string, in io.Reader, out, stderr io.Writer) int {
+	opts, err := parseArgs(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(out, "usage: jail batch [--profile P] [OPTIONS] < requests\n\nRun one sandbox per JSON request line, answer one report per line (docs/cli.md).\n")
+		return batchOK
+	}
+	if err == nil && len(opts.argv) > 0 {
+		err = fmt.Errorf("batch takes its commands from its input, not %q", opts.argv[0])
+	}
+	if err == nil && (opts.stdin != "" || opts.stdout != "" || opts.stderr != "" || opts.report != "" || opts.meta != "" || opts.plan) {
+		err = errors.New("--stdin, --stdout, --stderr, --report, --meta and --plan are per request in a batch")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jail batch: %v\n", err)
+		return exitUsage
+	}
+	b, err := newBatch(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "jail batch: %v\n", err)
+		return batchSetup
+	}
+	if b.mapping.Warning != "" && !opts.quiet {
+		fmt.Fprintf(stderr, "jail batch: warning: %s\n", b.mapping.Warning)
+	}
+
+	// SIGINT or SIGTERM ends the batch after the current run (which gets
+	// the signal relayed and ends too).
+	var stop atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			stop.Store(true)
+		}
+	}()
+
+	enc := json.NewEncoder(out)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() && !stop.Load() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		ans := b.run(line)
+		if err := enc.Encode(ans); err != nil {
+			fmt.Fprintf(stderr, "jail batch: %v\n", err)
+			return batchSetup
+		}
+	}
+	if err := sc.Err(); err != nil {
+		fmt.Fprintf(stderr, "jail batch: reading requests: %v\n", err)
+		return batchSetup
+	}
+	return batchOK
+}
+
+// batch is what every run of a batch shares.
+type batch struct {
+	opts    options
+	profile *profile.Profile
+	mapping userns.Mapping
+	plan    *Plan // with a placeholder command
+}
+
+func newBatch(opts options) (*batch, error) {
+	p, err := loadProfile(opts.profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyOverrides(p, opts.overrides); err != nil {
+		return nil, err
+	}
+	host, err := userns.LookupHost()
+	if err != nil {
+		return nil, err
+	}
+	m := userns.Build(host)
+	plan, err := buildPlan(p, m, []string{"true"}, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	return &batch{opts: opts, profile: p, mapping: m, plan: plan}, nil
+}
+
+// run runs one request line and returns its answer; it never fails: a bad
+// request or a failed set-up is a report with status XX.
+func (b *batch) run(line string) batchAnswer {
+	rep := &Report{Version: reportVersion, Enforcement: map[string]string{}}
+	ans := batchAnswer{Report: rep}
+	var req batchRequest
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		rep.Status, rep.Message = StatusXX, "bad request: "+err.Error()
+		var id struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal([]byte(line), &id) // answer with its id if it has one
+		ans.ID = id.ID
+		return ans
+	}
+	ans.ID = req.ID
+	opts := b.opts
+	opts.stdin, opts.stdout, opts.stderr = orDevNull(req.Stdin), orDevNull(req.Stdout), orDevNull(req.Stderr)
+	opts.report, opts.meta = req.Report, req.Meta
+	p, err := b.requestProfile(req)
+	if err == nil && len(req.Argv) == 0 {
+		err = errors.New("bad request: argv is empty")
+	}
+	if err != nil {
+		rep.Status, rep.Message = StatusXX, err.Error()
+		_ = writeReports(opts, rep)
+		return ans
+	}
+	// A plan of its own: supervise changes its ids (rlimit fallback) and
+	// rlimits.
+	plan := *b.plan
+	plan.Exec.Argv = slices.Clone(req.Argv)
+	code, err := supervise(opts, p, &plan, rep)
+	if err != nil {
+		failedRun(rep, code, err)
+	}
+	if werr := writeReports(opts, rep); werr != nil && rep.Message == "" {
+		rep.Message = werr.Error()
+	}
+	return ans
+}
+
+// requestProfile is the batch's profile with the request's limits.
+func (b *batch) requestProfile(req batchRequest) (*profile.Profile, error) {
+	p := b.profile.Clone()
+	if len(req.Limits) == 0 {
+		return p, nil
+	}
+	var ovs []override
+	for _, name := range slices.Sorted(maps.Keys(req.Limits)) {
+		o, ok := overrideOptions["--"+name]
+		if !ok || !strings.HasPrefix(o.key, "limits.") {
+			return nil, fmt.Errorf("bad request: limits: unknown limit %q", name)
+		}
+		ov, err := o.parse(req.Limits[name])
+		if err != nil {
+			return nil, fmt.Errorf("bad request: limits: %s: %w", name, err)
+		}
+		ovs = append(ovs, ov)
+	}
+	if err := applyOverrides(p, ovs); err != nil {
+		return nil, fmt.Errorf("bad request: %w", err)
+	}
+	return p, nil
+}
+
+func orDevNull(path string) string {
+	if path == "" {
+		return os.DevNull
+	}
+	return path
+}
