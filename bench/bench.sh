@@ -333,15 +333,33 @@ EOF
 		done
 		done_runs=$((done_runs + n))
 	done
+	# The same runs through one `jail batch`: one request line each, every
+	# run with its own stdout file, every answer and output checked.
+	mkdir "$T/judge/batch"
+	for ((i = 0; i < judge_runs; i++)); do
+		printf '{"id":"%d","argv":["%s"],"stdin":"%s","stdout":"%s/judge/batch/%d.out"}\n' "$i" "$jcmd" "$in" "$T" "$i"
+	done >"$T/judge/requests"
+	t0=$EPOCHREALTIME
+	"$jail" batch -q --profile "$jprof" "${limits[@]}" <"$T/judge/requests" >"$T/judge/answers"
+	t1=$EPOCHREALTIME
+	batch_s=$(calc "$t1 - $t0")
+	batch_ok=$(grep -c '"status":"OK"' "$T/judge/answers" || true)
+	batch_right=$(cat "$T"/judge/batch/*.out | grep -cx "$expect" || true)
+	if [ "$batch_ok" != "$judge_runs" ] || [ "$batch_right" != "$judge_runs" ]; then
+		echo "bench: jail batch: $batch_ok of $judge_runs answers OK, $batch_right outputs right" >&2
+		jail_bad=$((jail_bad + 1))
+	fi
 	cd "$src"
 	if [ $((jail_bad + bwrap_bad)) -gt 0 ]; then
 		echo "bench: wrong or failed judge runs: jail $jail_bad, bwrap $bwrap_bad" >&2
 		exit 1
 	fi
-	j_judge=$(jq -nc --argjson n "$judge_runs" --argjson js "$jail_s" --argjson bs "$bwrap_s" \
+	j_judge=$(jq -nc --argjson n "$judge_runs" --argjson js "$jail_s" --argjson bs "$bwrap_s" --argjson bts "$batch_s" \
 		--arg jprof "${BENCH_JUDGE_PROFILE:-written by bench.sh: /box read-only, tmpfs /tmp, seccomp judge}" \
 		--arg limits "${limits[*]}" --argjson enf "$enforcement_judge" '
 		{runs: $n, jail: {seconds: $js, runs_per_second: ($n / $js), profile: $jprof, limits: $limits, enforcement: $enf},
+		 jail_batch: {seconds: $bts, runs_per_second: ($n / $bts), how: "one jail batch, one request line per run"},
+		 ratio_batch_bwrap: ($bs / $bts),
 		 bwrap: {seconds: $bs, runs_per_second: ($n / $bs), limits: "none: bubblewrap cannot limit CPU, wall time or memory"},
 		 ratio_jail_bwrap: ($bs / $js), outputs_checked: "every run"}')
 fi
@@ -435,7 +453,8 @@ if [ "$j_judge" != null ]; then
 		"judge, \(.runs) sequential runs           runs/s",
 		"  jail        \(.jail.runs_per_second | fix(1) | lpad(10))   limits: \(.jail.limits)",
 		"  bwrap       \(.bwrap.runs_per_second | fix(1) | lpad(10))   no limits: bwrap cannot limit",
-		"  jail/bwrap throughput \(.ratio_jail_bwrap | fix(2))x"' <<<"$j_judge"
+		"  jail batch  \(.jail_batch.runs_per_second | fix(1) | lpad(10))   same limits, one jail batch",
+		"  jail/bwrap throughput \(.ratio_jail_bwrap | fix(2))x   jail batch/bwrap \(.ratio_batch_bwrap | fix(2))x"' <<<"$j_judge"
 fi
 if [ "$j_overhead" != null ]; then
 	jq -r "$defs"'
