@@ -9,7 +9,7 @@
 #   overhead  a getppid loop, a read loop and a fork/exec loop timed inside the
 #             program, inside jail (default profile: default seccomp filter)
 #             vs outside; medians of several repetitions
-#   memory    peak RSS of jail's own processes (supervisor, init, exec stage)
+#   memory    peak RSS of jail's own processes (supervisor, init)
 # It prints a table and writes every figure, with the machine's facts, to
 # bench/results/bench-<date>-<host>.json. The machine may be shared and noisy:
 # compare the ratios of one run, not absolute times across runs.

@@ -180,9 +180,9 @@ log "initramfs: $(du -h "$WORK/initramfs.cpio.gz" | cut -f1) (kernel $(basename 
 # cannot set) or spin the guest before its first line.
 kvm_works() {
 	[ "${JAIL_VM_ACCEL:-}" != tcg ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
-	timeout -k 2 15 qemu-system-x86_64 -enable-kvm -cpu host -m 256 \
+	(timeout -k 2 15 qemu-system-x86_64 -enable-kvm -cpu host -m 256 \
 		-kernel "$VMLINUZ" -append "console=ttyS0 panic=-1" \
-		-nographic -no-reboot -nic none </dev/null >"$WORK/kvm-probe.log" 2>&1 || true
+		-nographic -no-reboot -nic none </dev/null >"$WORK/kvm-probe.log" 2>&1) 2>/dev/null || true
 	grep -aq "Linux version" "$WORK/kvm-probe.log"
 }
 ACCEL=(-accel tcg -cpu max)

@@ -10,11 +10,12 @@
 //   - [Compile] (stage 0, the parent; needs cgo and libseccomp) turns the
 //     spec into raw classic BPF, a [Program]. Unknown syscall names fail here,
 //     before any namespace exists.
-//   - [Load] (stage 3, the child; no cgo) installs the Program with the raw
-//     seccomp(2) system call, as the very last step before execve.
+//   - [Load] (no cgo) installs the Program with the raw seccomp(2) system
+//     call. jail's command process does the same in C (cmd/jail/spawn.c), as
+//     the very last step before execve.
 //
-// The BPF crosses the process boundary as plain bytes, so the child never
-// links libseccomp and never allocates a filter in C.
+// The BPF crosses the process boundary as plain bytes, so the sandbox never
+// runs libseccomp.
 //
 // What each base policy denies and why is documented next to its rules in
 // bases.go; Bases lists their names.

@@ -112,8 +112,8 @@ type errSkip struct{ why string }
 func (e errSkip) Error() string { return e.why }
 
 // TestJudgeLanguages proves the judge allow-list: each language's program
-// runs to the right answer under the judge filter, loaded exactly as jail's
-// stage 3 does (no_new_privs, Load, execve).
+// runs to the right answer under the judge filter, loaded as jail's command
+// process does (no_new_privs, the filter, execve).
 func TestJudgeLanguages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs programs in six languages")

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 
 // runRole is the child side. Roles:
 //
-//	run BASE ARGV...   load BASE's filter, then execve ARGV (as jail's stage 3 does)
+//	run BASE ARGV...   load BASE's filter, then execve ARGV (as jail's command process does)
 //	try BASE           load BASE's filter, try forbidden calls, print "name=errno" lines
 //	bench BASE N       load BASE's filter unless BASE is "none", time N getppid calls, print ns per call
 func runRole(role string, args []string) error {
@@ -46,7 +46,7 @@ func runRole(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		// The order of jail's stage 3: no_new_privs, then the filter.
+		// The order of jail's command process: no_new_privs, then the filter.
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)
 		}

@@ -66,7 +66,7 @@ type Rule struct {
 // allows ptrace).
 //
 // Compile consumes it in stage 0 (the parent); the resulting Program is
-// loaded in stage 3 right before execve.
+// loaded by the command's process right before execve.
 type Spec struct {
 	// Base is "default", "judge" or "none"; "" means "default". With "none",
 	// no rules and no DefaultAction there is no filter at all (Compile

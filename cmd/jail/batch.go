@@ -130,19 +130,7 @@ type batch struct {
 }
 
 func newBatch(opts options) (*batch, error) {
-	p, err := loadProfile(opts.profile)
-	if err != nil {
-		return nil, err
-	}
-	if err := applyOverrides(p, opts.overrides); err != nil {
-		return nil, err
-	}
-	host, err := userns.LookupHost()
-	if err != nil {
-		return nil, err
-	}
-	m := userns.Build(host)
-	plan, err := buildPlan(p, m, []string{"true"}, os.Environ())
+	p, m, plan, err := prepare(opts, []string{"true"})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -58,21 +59,32 @@ func checkMain(args []string, stdout, stderr io.Writer) int {
 // effectiveProfile loads --profile, applies the overrides and runs every
 // check of buildPlan.
 func effectiveProfile(opts options) (*profile.Profile, error) {
+	p, _, _, err := prepare(opts, []string{"true"})
+	return p, err
+}
+
+// prepare is what a run does before any namespace exists: it loads
+// --profile, applies the command line, looks up the caller's sub-ids and
+// plans the sandbox for argv.
+func prepare(opts options, argv []string) (*profile.Profile, userns.Mapping, *Plan, error) {
+	var m userns.Mapping
 	p, err := loadProfile(opts.profile)
 	if err != nil {
-		return nil, err
+		return nil, m, nil, err
 	}
 	if err := applyOverrides(p, opts.overrides); err != nil {
-		return nil, err
+		return nil, m, nil, err
 	}
 	host, err := userns.LookupHost()
 	if err != nil {
-		return nil, err
+		return nil, m, nil, err
 	}
-	if _, err := buildPlan(p, userns.Build(host), []string{"true"}, nil); err != nil {
-		return nil, err
+	m = userns.Build(host)
+	plan, err := buildPlan(p, m, argv, os.Environ())
+	if err != nil {
+		return nil, m, nil, err
 	}
-	return p, nil
+	return p, m, plan, nil
 }
 
 // profilesMain is `jail profiles`: the built-in profiles, one line each.

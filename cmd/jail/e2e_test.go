@@ -142,7 +142,21 @@ type result struct {
 // jail runs the jail binary with args and returns its exit code and output.
 func jail(t *testing.T, args ...string) result {
 	t.Helper()
+	return jailIn(t, "", nil, args...)
+}
+
+// jailIn runs jail in dir (the test's own when "") with extra environment
+// variables.
+func jailIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(jailBin, args...)
+	if dir != "" {
+		cmd.Dir = dir
+		env = append([]string{"PWD=" + dir}, env...)
+	}
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -19,11 +18,10 @@ import (
 	"github.com/jail-sandbox/jail/profile"
 )
 
-// Hidden sub-commands: the stages of the sandbox re-execute this binary.
+// Hidden sub-commands: the sandbox's init re-executes this binary.
 const (
 	stage1Arg = "__init"
 	stage2Arg = "__init2"
-	stage3Arg = "__exec"
 )
 
 // syncFD is the socket to the previous stage, inherited as fd 3.
@@ -34,7 +32,9 @@ const syncFD = 3
 // for an unmapped uid). It waits for stage 0 to write the maps, then execs
 // itself again: the same PID 1, now uid 0 of the namespace with full
 // capabilities in it, which makes the time namespace before its runtime
-// starts (timens.c) from the offsets stage 0 sent with the maps.
+// starts (timens.c) from the offsets stage 0 sent with the maps. With
+// glibc, stage1.c does this before the Go runtime starts, and this function
+// runs only for a message stage1.c leaves to it.
 func stage1() int {
 	sock := os.NewFile(syncFD, "sync")
 	m, err := ipc.Recv(sock)
@@ -51,18 +51,28 @@ func stage1() int {
 	return exitSetup
 }
 
-// stage2 is the sandbox's PID 1: it builds the sandbox from the plan, starts
-// stage 3, then reaps and forwards signals until the command ends.
+// execRequest is the {exec} message as stage 2 decoded it.
+type execRequest struct {
+	spec  ExecSpec
+	stdio []int // none, or the command's 0-2 (stage 2 closes them)
+	err   error
+}
+
+// stage2 is the sandbox's PID 1: it builds the sandbox from the plan,
+// starts the command once the root is ready and the exec spec has come
+// (spawnCommand), then reaps and forwards signals until the command ends.
 func stage2() (code int) {
-	// One thread forks stage 3: the parent-death signal it sets fires when
-	// the thread that forked it ends.
+	// One thread forks the command: the parent-death signal it sets fires
+	// when the thread that forked it ends.
 	runtime.LockOSThread()
-	// Every catchable signal is taken and dropped: a PID 1 receives from
-	// inside its namespace only the signals it handles, and the Go runtime
-	// handles all, so without this the command could crash the init with
-	// "kill -ABRT 1". What the init relays comes from stage 0 as messages.
-	signal.Notify(make(chan os.Signal, 1), catchable()...)
-	var command atomic.Int64
+	// Every catchable signal is ignored: a PID 1 receives from inside its
+	// namespace only the signals it handles, and the Go runtime handles
+	// all, so without this the command could crash the init with
+	// "kill -ABRT 1". (Ignored, not caught: the command's process resets
+	// every disposition, spawn.c.) What the init relays comes from stage 0
+	// as messages.
+	signal.Ignore(catchable()...)
+	var command commandSignals
 	sock := os.NewFile(syncFD, "sync")
 	fail := func(stage string, err error) int {
 		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: ipc.AsStageError(stage, err)})
@@ -81,7 +91,9 @@ func stage2() (code int) {
 	// A name for ps and /proc/1/comm instead of "exe".
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("jail-init\x00")[0])), 0, 0, 0)
 	// Not dumpable: the command cannot ptrace PID 1 or open /proc/1/exe
-	// (the jail binary) without CAP_SYS_PTRACE, which it never holds.
+	// (the jail binary) without CAP_SYS_PTRACE, which it never holds. The
+	// command's process shares this memory until its execve, so it is not
+	// dumpable either until then.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fail("init", os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err))
 	}
@@ -102,47 +114,43 @@ func stage2() (code int) {
 		return fail("time", err)
 	}
 	netReady := make(chan struct{})
-	// Relay the signals stage 0 sends: to the command once it exists,
-	// before that as the end of the set-up. If stage 0 dies, the socket
-	// reads EOF: end the sandbox (the parent-death signal covers most
-	// cases, this covers the race).
+	execs := make(chan execRequest, 1)
+	// The rest of stage 0's messages: the exec spec; net-ready; signals,
+	// relayed to the command once it exists, before that the end of the
+	// set-up; kill. If stage 0 dies, the socket reads EOF: end the sandbox
+	// (the parent-death signal covers most cases, this covers the race).
 	go func() {
+		var gotExec, gotNet bool
 		for {
 			m, err := ipc.Recv(sock)
 			if err != nil {
 				os.Exit(exitSetup)
 			}
-			if m.Type == ipc.TypeNetReady {
-				close(netReady)
-				continue
-			}
-			if m.Type == ipc.TypeKill {
-				// As PID 1, kill(-1) reaches every other process of
-				// the namespace; the reaper then reports the command.
-				_ = unix.Kill(-1, unix.SIGKILL)
-				continue
-			}
-			sig := syscall.Signal(m.Signal)
-			if m.Type != ipc.TypeSignal || sig == 0 {
-				continue
-			}
-			if pid := int(command.Load()); pid != 0 {
-				_ = unix.Kill(signalTarget(pid, sig), sig)
-			} else if sig != unix.SIGWINCH {
-				os.Exit(128 + int(sig))
+			switch m.Type {
+			case ipc.TypeExec:
+				if gotExec {
+					closeFds(m.Fds) // one command per sandbox
+					continue
+				}
+				gotExec = true
+				execs <- decodeExec(m)
+			case ipc.TypeNetReady:
+				if !gotNet {
+					gotNet = true
+					close(netReady)
+				}
+			case ipc.TypeKill:
+				command.kill()
+			case ipc.TypeSignal:
+				if sig := syscall.Signal(m.Signal); sig != 0 {
+					command.relay(sig)
+				}
+			default:
+				closeFds(m.Fds)
 			}
 		}
 	}()
 
-	// Stage 3 starts before the new root exists: its binary and libraries
-	// load from the host's root, so a profile need not carry a loader or a
-	// libc for jail, and nothing from the sandbox's tree runs with
-	// privileges; its runtime starts while the root is built; and
-	// pivot_root moves it into the new root along with this process.
-	shim, err := forkStage3(plan.Exec.TTY)
-	if err != nil {
-		return fail("exec", err)
-	}
 	if err := fs.Setup(plan.FS); err != nil {
 		return fail("fs", err)
 	}
@@ -161,28 +169,36 @@ func stage2() (code int) {
 		// the sandbox when it could not).
 		<-netReady
 	}
-	// From here signals go to stage 3, which becomes the command: one that
-	// arrives before its execve ends it as it would end the command.
-	command.Store(int64(shim.pid))
-	execFailure, shimUsage, err := shim.start(&plan.Exec)
+	// The root is ready: the command starts as soon as its exec spec is
+	// here (a single run sends it right after the plan).
+	x := <-execs
+	if x.err != nil {
+		closeFds(x.stdio)
+		return fail("exec", x.err)
+	}
+	// From here a signal relayed goes to the command's process, which
+	// becomes the command: one that arrives before its execve ends it as
+	// it would end the command.
+	pid, execFailure, err := spawnCommand(&x.spec, x.stdio, &command)
+	closeFds(x.stdio)
 	if err != nil {
 		return fail("exec", err)
 	}
 	if execFailure != nil {
 		_ = ipc.Send(sock, *execFailure)
 	} else {
-		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeStarted, Overhead: ipc.GetRusage(unix.RUSAGE_SELF).Add(shimUsage)})
+		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeStarted, Overhead: ipc.GetRusage(unix.RUSAGE_SELF)})
 	}
 
-	status, err := reap(shim.pid)
+	status, err := reap(pid)
 	if err != nil {
 		return fail("init", err)
 	}
 	exited := ipc.Msg{Type: ipc.TypeExited}
-	// RUSAGE_CHILDREN counts the shim before its execve too: that part
-	// is jail's, not the command's.
-	exited.Rusage = ipc.GetRusage(unix.RUSAGE_CHILDREN).Sub(shimUsage)
-	exited.Overhead = ipc.GetRusage(unix.RUSAGE_SELF).Add(shimUsage)
+	// RUSAGE_CHILDREN counts the command's process before its execve
+	// too: a few system calls.
+	exited.Rusage = ipc.GetRusage(unix.RUSAGE_CHILDREN)
+	exited.Overhead = ipc.GetRusage(unix.RUSAGE_SELF)
 	switch {
 	case status.Signaled():
 		exited.Signal = int(status.Signal())
@@ -194,6 +210,110 @@ func stage2() (code int) {
 	_ = ipc.Send(sock, exited)
 	// PID 1 exits: the kernel kills everything left in the namespace.
 	return code
+}
+
+// decodeExec reads an {exec} message: the spec, and no descriptors or the
+// command's three.
+func decodeExec(m ipc.Msg) execRequest {
+	x := execRequest{stdio: m.Fds}
+	if n := len(m.Fds); n != 0 && n != 3 {
+		x.err = fmt.Errorf("exec message with %d descriptors, want 0 or 3 (stdin, stdout, stderr)", n)
+		return x
+	}
+	if err := json.Unmarshal(m.Data, &x.spec); err != nil {
+		x.err = fmt.Errorf("bad exec message: %w", err)
+		return x
+	}
+	if len(x.spec.Argv) == 0 {
+		x.err = errors.New("bad exec message: no command")
+	}
+	return x
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}
+
+// commandSignals is where the init sends what stage 0 relays: before the
+// command's process is started, a signal ends the set-up (the init exits
+// 128+N); while spawnCommand runs, signals and a kill go to the child once
+// it exists (it blocks them until just before its execve), and are held
+// until then; then they go to the command.
+type commandSignals struct {
+	mu      sync.Mutex
+	pid     int
+	child   func() int // while spawnCommand runs: the child's pid, 0 before it exists
+	pending []syscall.Signal
+	killed  bool
+}
+
+func (c *commandSignals) relay(sig syscall.Signal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.pid != 0:
+		_ = unix.Kill(signalTarget(c.pid, sig), sig)
+	case c.child != nil:
+		if p := c.child(); p > 0 {
+			_ = unix.Kill(p, sig)
+		} else {
+			c.pending = append(c.pending, sig)
+		}
+	case sig != unix.SIGWINCH:
+		os.Exit(128 + int(sig))
+	}
+}
+
+// kill ends every process of the namespace but the init, which then
+// reports the command's end as usual. Before the command exists, it ends
+// the set-up as SIGKILL would.
+func (c *commandSignals) kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.pid != 0:
+		// As PID 1, kill(-1) reaches every other process of the
+		// namespace; the reaper then reports the command.
+		_ = unix.Kill(-1, unix.SIGKILL)
+	case c.child != nil:
+		if p := c.child(); p > 0 {
+			_ = unix.Kill(p, unix.SIGKILL)
+		} else {
+			c.killed = true
+		}
+	default:
+		os.Exit(128 + int(unix.SIGKILL))
+	}
+}
+
+// spawning says that the command's process is being made; child reads its
+// pid.
+func (c *commandSignals) spawning(child func() int) {
+	c.mu.Lock()
+	c.child = child
+	c.mu.Unlock()
+}
+
+// started records the command's pid (0: it could not be made) and delivers
+// what was held meanwhile.
+func (c *commandSignals) started(pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.child = nil
+	c.pid = pid
+	if pid == 0 {
+		c.pending, c.killed = nil, false
+		return
+	}
+	if c.killed {
+		_ = unix.Kill(-1, unix.SIGKILL)
+	}
+	for _, sig := range c.pending {
+		_ = unix.Kill(signalTarget(pid, sig), sig)
+	}
+	c.pending = nil
 }
 
 // catchable lists every signal the Go runtime would act on.
@@ -243,81 +363,6 @@ func reap(pid int) (unix.WaitStatus, error) {
 		if got == pid {
 			return ws, nil
 		}
-	}
-}
-
-// shim is stage 3, forked and waiting for its exec spec.
-type shim struct {
-	pid  int
-	sock *os.File
-}
-
-// forkStage3 forks the exec shim into a new cgroup namespace and a new
-// session. It waits for the exec spec on its socket.
-func forkStage3(tty bool) (*shim, error) {
-	parent, child, err := ipc.Pair()
-	if err != nil {
-		return nil, err
-	}
-	defer child.Close()
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"jail", stage3Arg}, &syscall.ProcAttr{
-		Env:   []string{},
-		Files: []uintptr{0, 1, 2, child.Fd()},
-		Sys: &syscall.SysProcAttr{
-			// Created here, by a process already in the sandbox's
-			// cgroup, so the namespace's root is that cgroup.
-			Cloneflags: unix.CLONE_NEWCGROUP,
-			// A new session: no controlling terminal, so TIOCSTI into
-			// the caller's terminal is refused.
-			Setsid: true,
-			// jail's pseudo-terminal, on fd 0, becomes its controlling
-			// terminal, and the command's.
-			Setctty:   tty,
-			Ctty:      0,
-			Pdeathsig: unix.SIGKILL,
-		},
-	})
-	if err != nil {
-		parent.Close()
-		return nil, &os.PathError{Op: "fork/exec", Path: "/proc/self/exe", Err: err}
-	}
-	// Wait until it runs: a dynamically linked jail loads its libraries
-	// after execve returns, and they must come from the host's root, not
-	// from the staging root that the first pivot_root puts in place.
-	s := &shim{pid: pid, sock: parent}
-	if m, err := ipc.Recv(parent); err != nil || m.Type != ipc.TypeReady {
-		parent.Close()
-		return nil, fmt.Errorf("exec shim did not start: %v", err)
-	}
-	return s, nil
-}
-
-// start sends the exec spec and waits for the verdict: EOF on the
-// close-on-exec socket means execve succeeded, an exec-failed message
-// means it did not. It also returns what the shim itself used.
-func (s *shim) start(spec *ExecSpec) (*ipc.Msg, *ipc.Rusage, error) {
-	defer s.sock.Close()
-	data, err := json.Marshal(spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := ipc.Send(s.sock, ipc.Msg{Type: ipc.TypeExec, Data: data}); err != nil {
-		return nil, nil, err
-	}
-	var usage *ipc.Rusage
-	for {
-		m, err := ipc.Recv(s.sock)
-		if errors.Is(err, io.EOF) {
-			return nil, usage, nil
-		}
-		if err != nil {
-			return nil, usage, err
-		}
-		if m.Type == ipc.TypeExecReady {
-			usage = m.Overhead
-			continue
-		}
-		return &m, usage, nil
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
 	"github.com/jail-sandbox/jail/limits"
 	"github.com/jail-sandbox/jail/profile"
-	"github.com/jail-sandbox/jail/userns"
 )
 
 // exitLimit is jail's exit status when a limit ended the run (TO, ML, OL).
@@ -103,8 +102,6 @@ func main() {
 			os.Exit(stage1())
 		case stage2Arg:
 			os.Exit(stage2())
-		case stage3Arg:
-			os.Exit(stage3())
 		}
 	}
 	os.Exit(jailMain(os.Args[1:], os.Stdout, os.Stderr))
@@ -154,19 +151,7 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitSetup
 	}
-	p, err := loadProfile(opts.profile)
-	if err != nil {
-		return failSetup(err)
-	}
-	if err := applyOverrides(p, opts.overrides); err != nil {
-		return failSetup(err)
-	}
-	host, err := userns.LookupHost()
-	if err != nil {
-		return failSetup(err)
-	}
-	mapping := userns.Build(host)
-	plan, err := buildPlan(p, mapping, opts.argv, os.Environ())
+	p, mapping, plan, err := prepare(opts, opts.argv)
 	if err != nil {
 		return failSetup(err)
 	}

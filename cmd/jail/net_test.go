@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -201,21 +200,7 @@ func onlyTool(t *testing.T, tool string) string {
 // jailEnv runs jail as jail() does, with extra environment variables.
 func jailEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(jailBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run jail: %v", err)
-	}
-	return r
+	return jailIn(t, "", env, args...)
 }
 
 // isTool says whether a process name (comm) is tool's: pasta re-executes
@@ -227,8 +212,10 @@ func isTool(comm, tool string) bool {
 	return comm == tool
 }
 
-// helpersRunning lists the pasta and slirp4netns processes of this user.
-func helpersRunning() []string {
+// helpersRunning lists the network helpers started by this test's own jail
+// runs: those whose environment (jail's, which they inherit) has mark.
+// Other tests' and other users' helpers on the machine are not ours.
+func helpersRunning(mark string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -241,6 +228,10 @@ func helpersRunning() []string {
 		}
 		var st unix.Stat_t
 		if unix.Stat("/proc/"+e.Name(), &st) != nil || int(st.Uid) != os.Getuid() {
+			continue
+		}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if !bytes.Contains(env, []byte("\x00"+mark+"\x00")) && !bytes.HasPrefix(env, []byte(mark+"\x00")) {
 			continue
 		}
 		if c := strings.TrimSpace(string(comm)); isTool(c, "pasta") || isTool(c, "slirp4netns") {
@@ -264,8 +255,9 @@ func TestNetUser(t *testing.T) {
 	for _, tool := range netTools {
 		t.Run(tool, func(t *testing.T) {
 			path := onlyTool(t, netTool(t, tool))
-			before, tmpBefore := helpersRunning(), netTmpDirs()
-			env := []string{"PATH=" + path}
+			mark := fmt.Sprintf("JAIL_NET_TEST=%d-%s", os.Getpid(), tool)
+			before, tmpBefore := helpersRunning(mark), netTmpDirs()
+			env := []string{"PATH=" + path, mark}
 			r := jailEnv(t, env, "--profile", p, "--", "/jailtest", "__role", "ifaces")
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -295,7 +287,7 @@ func TestNetUser(t *testing.T) {
 			} else if n := out.accepted.Swap(0); res[out.addr] != "OK" || n == 0 {
 				t.Errorf("outbound connection to the host's %s: %q, %d accepted", out.addr, res[out.addr], n)
 			}
-			if after := helpersRunning(); len(after) != len(before) {
+			if after := helpersRunning(mark); len(after) != len(before) {
 				t.Errorf("%s processes before the runs %v, after %v", tool, before, after)
 			}
 			if left := netTmpDirs(); len(left) != len(tmpBefore) {

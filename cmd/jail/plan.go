@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -8,24 +9,27 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
 	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/profile"
 	"github.com/jail-sandbox/jail/userns"
 )
 
 // planVersion changes whenever Plan's meaning changes; stage 2 refuses a
-// plan of another version (a stale binary re-executed mid-upgrade).
-const planVersion = 2
+// plan of another version (a stale binary re-executed mid-upgrade). 3: the
+// exec spec travels in a message of its own ({exec}, after the plan).
+const planVersion = 3
 
 // Plan is everything the sandbox does, computed on the host before any
-// namespace exists. It is plain data: stage 0 sends these exact bytes to
-// stage 2, and `jail plan` prints them.
+// namespace exists. It is plain data: stage 0 sends it to stage 2 in two
+// messages, the plan without Exec ({plan}) and then Exec ({exec}), and
+// `jail --plan` prints it whole.
 type Plan struct {
 	Version int `json:"version"`
 	// CloneFlags are the namespaces stage 1 is born in (clone from stage
 	// 0). Two are missing on purpose. CLONE_NEWCGROUP: stage 2 passes it
-	// when it forks stage 3, so the cgroup namespace's root is the
-	// sandbox's own cgroup. CLONE_NEWTIME: a namespace entered at birth
+	// when it forks the command (spawn.c), so the cgroup namespace's root
+	// is the sandbox's own cgroup. CLONE_NEWTIME: a namespace entered at birth
 	// keeps zero offsets, so stage 2 makes its own before its Go runtime
 	// starts, with Time's offsets (timens.c says how, and why not in Go).
 	// CLONE_NEWNET is missing too when Net is "host".
@@ -39,12 +43,14 @@ type Plan struct {
 	// brings lo up in a new network namespace (none, user); stage 0 starts
 	// pasta or slirp4netns for user, and stage 2 waits for it before the
 	// command starts.
-	Net  string   `json:"net"`
-	FS   fs.Spec  `json:"fs"`
-	Exec ExecSpec `json:"exec"`
+	Net string  `json:"net"`
+	FS  fs.Spec `json:"fs"`
+	// Exec is sent on its own, as the {exec} message; the {plan} message
+	// leaves it out.
+	Exec ExecSpec `json:"exec,omitzero"`
 }
 
-// ExecSpec is what stage 3 needs to start the command.
+// ExecSpec is what stage 2 needs to start the command (spawnCommand).
 type ExecSpec struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`
@@ -52,19 +58,41 @@ type ExecSpec struct {
 	UID  uint32   `json:"uid"`
 	GID  uint32   `json:"gid"`
 	// Setgroups says whether setgroups(2) is allowed in the namespace; with
-	// the single-id fallback it is denied and stage 3 must not call it.
+	// the single-id fallback it is denied and must not be called.
 	Setgroups bool `json:"setgroups"`
 	// TTY: stdin is a pseudo-terminal of jail's, to become the command's
-	// controlling terminal (TIOCSCTTY in stage 3's new session).
+	// controlling terminal (TIOCSCTTY in the command's new session).
 	TTY bool `json:"tty,omitempty"`
-	// Seccomp is the compiled filter (classic BPF), loaded by stage 3 as
-	// its last step before execve; nil for none.
+	// Seccomp is the compiled filter (classic BPF), loaded by the
+	// command's process as its last step before execve; nil for none.
 	Seccomp []byte `json:"seccomp,omitempty"`
-	// Rlimits are set by stage 3 first thing.
+	// Rlimits are set by the command's process before it drops its
+	// privileges.
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
 	// KeepCaps are the capability numbers the command keeps (bounding,
 	// permitted, effective, inheritable and ambient); all others go.
 	KeepCaps []int `json:"keep_caps,omitempty"`
+}
+
+// planMessage is the {plan} message: the plan without its exec spec, which
+// goes in execMessage.
+func planMessage(plan *Plan) (ipc.Msg, error) {
+	p := *plan
+	p.Exec = ExecSpec{}
+	data, err := json.Marshal(&p)
+	return ipc.Msg{Type: ipc.TypePlan, Data: data}, err
+}
+
+// execMessage is the {exec} message, sent after the plan: the command and
+// how it runs, and stdio, the command's stdin, stdout and stderr: none for
+// those of stage 2 (the ones stage 0 gave the sandbox's init), or exactly
+// three descriptors, which ipc.Send passes along and does not close.
+func execMessage(spec *ExecSpec, stdio []int) (ipc.Msg, error) {
+	if len(stdio) != 0 && len(stdio) != 3 {
+		return ipc.Msg{}, fmt.Errorf("exec message: %d descriptors for stdio, want 0 or 3", len(stdio))
+	}
+	data, err := json.Marshal(spec)
+	return ipc.Msg{Type: ipc.TypeExec, Data: data, Fds: stdio}, err
 }
 
 // cloneFlags are the namespaces created by the first clone, all owned by the

@@ -198,7 +198,7 @@ func TestBuildPlan(t *testing.T) {
 					}
 				}
 				if pl.CloneFlags&unix.CLONE_NEWCGROUP != 0 {
-					t.Errorf("CloneFlags %#x has CLONE_NEWCGROUP (stage 2 adds it for stage 3)", pl.CloneFlags)
+					t.Errorf("CloneFlags %#x has CLONE_NEWCGROUP (stage 2 adds it for the command)", pl.CloneFlags)
 				}
 				// Stage 2 makes the time namespace (see Plan.CloneFlags).
 				if pl.CloneFlags&unix.CLONE_NEWTIME != 0 {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,27 +13,6 @@ import (
 
 // Each built-in profile runs a real workload, as a new user would: from
 // the directory the work is in, with the profile's own name.
-
-// jailIn runs jail in dir with extra environment variables.
-func jailIn(t *testing.T, dir string, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(jailBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "PWD="+dir), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run jail: %v", err)
-	}
-	return r
-}
 
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()

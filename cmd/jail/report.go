@@ -53,9 +53,8 @@ type Times struct {
 	User   float64 `json:"user"`
 	System float64 `json:"system"`
 	Wall   float64 `json:"wall"` // from the command's start to its end
-	// Jail is the CPU time of jail's own processes in the sandbox (its
-	// init, and the exec shim before it became the command), which a
-	// cgroup counts too and which is not in CPU.
+	// Jail is the CPU time of jail's own process in the sandbox (its
+	// init), which a cgroup counts too and which is not in CPU.
 	Jail float64 `json:"jail,omitempty"`
 }
 

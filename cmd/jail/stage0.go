@@ -44,7 +44,7 @@ type setupError struct{ err error }
 func (e *setupError) Error() string { return e.err.Error() }
 func (e *setupError) Unwrap() error { return e.err }
 
-// execError is stage 3's report that the command could not be executed.
+// execError is the init's report that the command could not be executed.
 type execError struct {
 	err  error
 	code int
@@ -188,17 +188,22 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	}
 
 	// cgroup v1: the child waits for the id maps before it runs anything,
-	// so moving it now is in time.
-	if err := cg.AddProc(pid); err != nil {
-		return fail(fmt.Errorf("cgroup: %w", err))
-	}
+	// so moving it now is in time. The move waits for an RCU grace period
+	// in the kernel (5-10 ms when no migration happened just before), idle
+	// time that overlaps the id-map helpers; it ends before idmap-done.
+	added := make(chan error, 1)
+	go func() { added <- cg.AddProc(pid) }()
 	if !byRuntime {
 		ctx, cancel := context.WithTimeout(context.Background(), idmapTimeout)
 		err = userns.Map(ctx, pid, plan.IDMap)
 		cancel()
 		if err != nil {
+			<-added
 			return fail(fmt.Errorf("map user ids: %w", err))
 		}
+	}
+	if err := <-added; err != nil {
+		return fail(fmt.Errorf("cgroup: %w", err))
 	}
 	// Network mode "user": the helper configures the sandbox's network
 	// while the sandbox builds its root; the command waits for it.
@@ -211,7 +216,12 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		defer h.stop()
 		netReady = h.ready
 	}
-	data, err := json.Marshal(plan)
+	planMsg, err := planMessage(plan)
+	if err != nil {
+		return fail(err)
+	}
+	// The command gets the init's stdio (no descriptors in the message).
+	execMsg, err := execMessage(&plan.Exec, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -225,8 +235,12 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeIDMapDone, Data: offsets}); err != nil {
 		return fail(fmt.Errorf("sandbox init: %w", err))
 	}
-	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypePlan, Data: data}); err != nil {
-		return fail(fmt.Errorf("sandbox init: %w", err))
+	// The plan, then the command: the init builds the root from the plan
+	// and starts the command once both are there (ipc's protocol).
+	for _, m := range []ipc.Msg{planMsg, execMsg} {
+		if err := ipc.Send(parent, m); err != nil {
+			return fail(fmt.Errorf("sandbox init: %w", err))
+		}
 	}
 
 	msgs := make(chan ipc.Msg)
@@ -263,9 +277,9 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		case m := <-msgs:
 			switch m.Type {
 			case ipc.TypeStarted:
-				// What the sandbox used so far is jail's own set-up (three
-				// Go runtimes, the mounts): the command's CPU time counts
-				// from here.
+				// What the sandbox used so far is jail's own set-up (the
+				// init's Go runtime, the mounts): the command's CPU time
+				// counts from here.
 				startedAt = time.Now()
 				overhead = m.Overhead
 				wd.start(rc.limits, cg, usec(overhead.Add(nil)))
@@ -362,9 +376,9 @@ func sysMap(m []userns.IDMap) []syscall.SysProcIDMap {
 }
 
 // account fills the report's usage: from the cgroup when there is one (it
-// counts every process of the sandbox; jail's own processes there, the
-// init and the exec shim before its execve, measure themselves and are
-// taken off), else from the init's rusage of the processes it reaped.
+// counts every process of the sandbox; jail's own process there, the init,
+// measures itself and is taken off), else from the init's rusage of the
+// processes it reaped.
 func account(rep *Report, cg *limits.Cgroup, overhead *ipc.Rusage, result *ipc.Msg) {
 	if u, err := cg.Usage(); err == nil && cg.Backend() != limits.None {
 		user := time.Duration(overhead.UserUsec) * time.Microsecond

@@ -15,9 +15,9 @@ import (
 	"github.com/jail-sandbox/jail/profile"
 )
 
-// Rlimit is one resource limit stage 3 sets before execve. Inside the user
-// namespace a limit can only be lowered, so stage 0 refuses values above
-// its own hard limits (checkRlimits).
+// Rlimit is one resource limit the command's process sets before execve
+// (spawn.c). Inside the user namespace a limit can only be lowered, so
+// stage 0 refuses values above its own hard limits (checkRlimits).
 type Rlimit struct {
 	Resource int    `json:"resource"`
 	Name     string `json:"name"`
@@ -46,14 +46,15 @@ func rlimits(l profile.Limits, backend limits.Backend) []Rlimit {
 	if l.CPUTime > 0 {
 		secs := uint64(math.Ceil(time.Duration(l.CPUTime + l.ExtraTime).Seconds()))
 		// A second of slack: the process's CPU time counts from its fork,
-		// so it includes what it used as jail's exec shim before execve.
+		// so it includes its few system calls before execve.
 		out = append(out, Rlimit{Resource: unix.RLIMIT_CPU, Name: "RLIMIT_CPU", Cur: secs + 1, Max: secs + 2})
 	}
 	return out
 }
 
-// checkRlimits refuses limits above what this process may set: stage 3,
-// inside the user namespace, could only fail to raise them.
+// checkRlimits refuses limits above what this process may set: the
+// command's process, inside the user namespace, could only fail to raise
+// them.
 func checkRlimits(rl []Rlimit) error {
 	for _, r := range rl {
 		var have unix.Rlimit
@@ -62,16 +63,6 @@ func checkRlimits(rl []Rlimit) error {
 		}
 		if have.Max != unix.RLIM_INFINITY && r.Max > have.Max {
 			return fmt.Errorf("%s %d exceeds this host's hard limit %d (see ulimit -H)", r.Name, r.Max, have.Max)
-		}
-	}
-	return nil
-}
-
-// applyRlimits sets the limits on the calling process (stage 3).
-func applyRlimits(rl []Rlimit) error {
-	for _, r := range rl {
-		if err := unix.Setrlimit(r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
-			return os.NewSyscallError(fmt.Sprintf("setrlimit(%s, %d)", r.Name, r.Max), err)
 		}
 	}
 	return nil

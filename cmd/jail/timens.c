@@ -18,8 +18,9 @@
  *
  * It acts only in the process that stage 1 starts as stage 2, which is PID 1
  * of the sandbox and has JAIL_TIMENS_ENV set: every other run of the binary
- * (jail on the host, stage 1 and stage 3, whose environments are empty)
- * costs a getenv. Failures are left in jail_timens for stage 2's Go code to
+ * (jail on the host, and stage 1, whose environment is empty) costs a
+ * getenv. The command's process is forked from stage 2 and never runs
+ * constructors: it executes the command. Failures are left in jail_timens for stage 2's Go code to
  * report to jail on the host. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -2,7 +2,7 @@
  * about 0.5 s of CPU (user + system, getrusage RUSAGE_SELF), and prints
  * what it measured itself to stderr as "cpu=SECONDS touched=BYTES".
  * RUSAGE_SELF counts from the process's fork, across execve: the time the
- * process spent as jail's exec shim before it became this program is not
+ * process spent in jail's set-up before it became this program is not
  * this program's, so the measure starts at main. */
 #include <stdio.h>
 #include <string.h>

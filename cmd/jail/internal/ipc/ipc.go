@@ -1,22 +1,28 @@
 // Package ipc carries messages between jail's stages over a SOCK_SEQPACKET
 // socket pair: one JSON document per message, in packets whose first byte
 // says whether more follow (see Send), so messages keep their boundaries
-// whatever their size, and EOF means the other side is gone.
+// whatever their size, and EOF means the other side is gone. A message may
+// carry file descriptors (Msg.Fds, SCM_RIGHTS on its first packet).
 //
 // The handshake, stage by stage (stage 0 is `jail` on the host, stage 1/2 is
-// the sandbox's PID 1 before and after its re-exec, stage 3 is the exec shim):
+// the sandbox's PID 1 before and after its re-exec):
 //
 //	stage 0 (host)                        stage 1 → 2 (PID 1 in the sandbox)
 //	  clone(NEWUSER|NEWNS|NEWPID|...) ──▶   blocks in Recv
-//	  newgidmap / newuidmap PID
+//	  newgidmap / newuidmap PID,
+//	  and (cgroup v1) the move into
+//	  the sandbox's cgroup, concurrently
 //	  Send {idmap-done, time offsets}  ──▶   execve(/proc/self/exe) → stage 2, full caps,
 //	                                         time ns (before its Go runtime starts)
-//	  Send {plan}                      ──▶   fork stage 3 (waits for {exec}),
-//	                                         mounts, pivot_root, hostname, lo,
+//	  Send {plan}                      ──▶   mounts, pivot_root, hostname, lo
+//	  Send {exec} (+ 0 or 3 fds)       ──▶   (any time after {plan}: held until the
+//	                                         root is ready)
 //	  (network "user": pasta or slirp4netns
 //	   set up the tap device)
-//	  Send {net-ready}                 ──▶   (network "user" only: waited for here)
-//	                                         {exec} ──▶ stage 3: caps, NNP, execve
+//	  Send {net-ready}                 ──▶   (network "user" only: waited for too)
+//	                                         root ready + {exec} (+ {net-ready}):
+//	                                         spawn the command (new cgroup ns and
+//	                                         session, ids, caps, NNP, seccomp, execve)
 //	  Send {signal}                    ──▶   a signal jail got: relayed to the
 //	                                         command, or ends the set-up
 //	  Send {kill}                      ──▶   kill all but the init, which then reports
@@ -26,10 +32,17 @@
 //	  Recv  ◀── {started} (the command runs)
 //	  Recv  ◀── {exited} (the command ended; stage 2 exits with its status)
 //
-// Stage 2 to stage 3 uses a second pair the same way: stage 3 says {ready}
-// once its runtime runs (before the root is built); stage 2 sends {exec};
-// stage 3 answers {exec-failed} or nothing, and EOF on the close-on-exec
-// socket tells stage 2 that execve succeeded.
+// The order on the wire is fixed: {idmap-done}, then {plan}, then exactly
+// one {exec}; {net-ready}, {signal} and {kill} may come at any point after
+// {plan}. Stage 2 reads {plan} first and builds the root from it without
+// waiting for {exec}, so stage 0 may send {exec} right after {plan} (a
+// single run does) or later (a sandbox built ahead of its command). The
+// command starts only once the root is built, {exec} has arrived, and, in
+// network mode "user", {net-ready} too. {exec} carries the ExecSpec (argv,
+// env, cwd, ids, rlimits, seccomp filter, kept capabilities, tty) and either
+// no fds, when the command gets stage 2's own 0-2 (those stage 0 gave
+// stage 1), or exactly 3, which become the command's stdin, stdout and
+// stderr. A signal relayed before the command starts ends the set-up.
 package ipc
 
 import (
@@ -52,8 +65,6 @@ const (
 	TypeError      = "error"
 	TypeExecFailed = "exec-failed"
 	TypeStarted    = "started"
-	TypeReady      = "ready"
-	TypeExecReady  = "exec-ready"
 	TypeSignal     = "signal"
 	TypeKill       = "kill"
 	TypeNetReady   = "net-ready"
@@ -72,11 +83,19 @@ type Msg struct {
 	// Exited: what the processes the init reaped used (getrusage
 	// RUSAGE_CHILDREN), the accounting when there is no cgroup.
 	Rusage *Rusage `json:"rusage,omitempty"`
-	// Started, exited (stage 2 → 0) and exec-ready (stage 3 → 2): the CPU
-	// jail's own processes in the sandbox have used, which the sandbox's
-	// cgroup also counts and the report takes off the command's time.
+	// Started and exited: the CPU jail's own process in the sandbox (the
+	// init) has used, which the sandbox's cgroup also counts and the report
+	// takes off the command's time.
 	Overhead *Rusage `json:"overhead,omitempty"`
+	// Fds travel beside the JSON, as SCM_RIGHTS on the message's first
+	// packet (at most MaxFds). Send does not close them; the ones Recv
+	// returns are new descriptors of the receiver's, close-on-exec, which
+	// it must close.
+	Fds []int `json:"-"`
 }
+
+// MaxFds is the most descriptors one message carries.
+const MaxFds = 8
 
 // Rusage is the part of struct rusage a report needs.
 type Rusage struct {
@@ -205,11 +224,19 @@ const (
 	flagFinal byte = 1
 )
 
-// Send writes m as one or more packets, the last one flagged final.
+// Send writes m as one or more packets, the last one flagged final; m.Fds
+// go with the first.
 func Send(f *os.File, m Msg) error {
+	if len(m.Fds) > MaxFds {
+		return fmt.Errorf("ipc: %d descriptors in one message, at most %d", len(m.Fds), MaxFds)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
+	}
+	var oob []byte
+	if len(m.Fds) > 0 {
+		oob = unix.UnixRights(m.Fds...)
 	}
 	fd := int(f.Fd())
 	pkt := make([]byte, 0, chunk+1)
@@ -221,7 +248,7 @@ func Send(f *os.File, m Msg) error {
 		}
 		pkt = append(append(pkt[:0], flag), b[:n]...)
 		for {
-			err = unix.Sendmsg(fd, pkt, nil, nil, 0)
+			err = unix.Sendmsg(fd, pkt, oob, nil, 0)
 			if err != unix.EINTR {
 				break
 			}
@@ -229,6 +256,7 @@ func Send(f *os.File, m Msg) error {
 		if err != nil {
 			return os.NewSyscallError("sendmsg", err)
 		}
+		oob = nil
 		b = b[n:]
 		if flag == flagFinal {
 			return nil
@@ -237,20 +265,40 @@ func Send(f *os.File, m Msg) error {
 }
 
 // Recv reads one message. It returns io.EOF when the peer has closed its
-// end before a message began.
-func Recv(f *os.File) (Msg, error) {
+// end before a message began. Descriptors that came with the message are
+// in m.Fds; on an error, any that came are closed.
+func Recv(f *os.File) (m Msg, err error) {
 	fd := int(f.Fd())
-	var m Msg
 	var data []byte
+	var fds []int
+	defer func() {
+		if err != nil {
+			for _, d := range fds {
+				unix.Close(d)
+			}
+			m.Fds = nil
+		}
+	}()
 	buf := make([]byte, chunk+1)
-	for {
-		n, err := recvRetry(fd, buf)
+	oob := make([]byte, unix.CmsgSpace(MaxFds*4))
+	for first := true; ; first = false {
+		n, oobn, err := recvRetry(fd, buf, oob)
+		if oobn > 0 {
+			got, perr := parseRights(oob[:oobn])
+			fds = append(fds, got...)
+			if perr == nil && !first {
+				perr = errors.New("descriptors on a packet that does not begin a message")
+			}
+			if perr != nil {
+				return m, perr
+			}
+		}
 		if errors.Is(err, unix.ECONNRESET) {
 			// The peer closed with data unread: as good as EOF.
 			n, err = 0, nil
 		}
 		if err != nil {
-			return m, os.NewSyscallError("recvmsg", err)
+			return m, err
 		}
 		if n == 0 {
 			if data != nil {
@@ -266,19 +314,47 @@ func Recv(f *os.File) (Msg, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return m, fmt.Errorf("decode message: %w", err)
 	}
+	m.Fds = fds
 	return m, nil
 }
 
-func recvRetry(fd int, buf []byte) (int, error) {
+// parseRights returns the descriptors of the SCM_RIGHTS messages in oob.
+func parseRights(oob []byte) ([]int, error) {
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: control message: %w", err)
+	}
+	var fds []int
+	var bad error
+	for _, c := range cmsgs {
+		got, err := unix.ParseUnixRights(&c)
+		if err != nil {
+			bad = fmt.Errorf("ipc: control message: %w", err)
+			continue
+		}
+		fds = append(fds, got...)
+	}
+	return fds, bad
+}
+
+func recvRetry(fd int, buf, oob []byte) (int, int, error) {
 	for {
-		n, _, flags, _, err := unix.Recvmsg(fd, buf, nil, 0)
+		// Descriptors arrive close-on-exec: none reaches a child by
+		// accident.
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
-		if err == nil && flags&unix.MSG_TRUNC != 0 {
-			return n, errors.New("packet larger than a chunk")
+		if err != nil {
+			return n, oobn, os.NewSyscallError("recvmsg", err)
 		}
-		return n, err
+		if flags&unix.MSG_CTRUNC != 0 {
+			return n, oobn, fmt.Errorf("ipc: more than %d descriptors in one message", MaxFds)
+		}
+		if flags&unix.MSG_TRUNC != 0 {
+			return n, oobn, errors.New("packet larger than a chunk")
+		}
+		return n, oobn, nil
 	}
 }
 

@@ -286,3 +286,163 @@ func TestAsStageError(t *testing.T) {
 		})
 	}
 }
+
+// openFds counts this process's open descriptors.
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// sameFile says whether two descriptors are the same open file's.
+func sameFile(t *testing.T, a, b int) bool {
+	t.Helper()
+	var sa, sb unix.Stat_t
+	if err := unix.Fstat(a, &sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fstat(b, &sb); err != nil {
+		t.Fatal(err)
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// Descriptors travel with a message, small or spanning packets: the
+// receiver gets new ones, close-on-exec, for the same files, in order, and
+// the sender keeps its own.
+func TestSendRecvFds(t *testing.T) {
+	for _, size := range []int{0, 100, 2 << 20} {
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+			parent, child := pair(t)
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer w.Close()
+			f, err := os.CreateTemp(t.TempDir(), "fd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			sent := []int{int(r.Fd()), int(w.Fd()), int(f.Fd())}
+			want := Msg{Type: TypeExec, Fds: sent}
+			if size > 0 {
+				want.Data = jsonString(t, size)
+			}
+			done := make(chan error, 1)
+			go func() { done <- Send(parent, want) }()
+			got, err := Recv(child)
+			if err != nil {
+				t.Fatalf("Recv: %v (Send: %v)", err, <-done)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			defer func() {
+				for _, fd := range got.Fds {
+					unix.Close(fd)
+				}
+			}()
+			if got.Type != want.Type || len(got.Data) != len(want.Data) || len(got.Fds) != 3 {
+				t.Fatalf("got %s with %d bytes and fds %v, want %s with %d bytes and 3 fds", got.Type, len(got.Data), got.Fds, want.Type, len(want.Data))
+			}
+			for i, fd := range got.Fds {
+				if fd == sent[i] {
+					t.Errorf("fd %d: received the sender's own number", i)
+				}
+				if !sameFile(t, fd, sent[i]) {
+					t.Errorf("fd %d (%d) is not the file sent (%d)", i, fd, sent[i])
+				}
+				flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+				if err != nil || flags&unix.FD_CLOEXEC == 0 {
+					t.Errorf("fd %d: flags %#x, %v: want close-on-exec", i, flags, err)
+				}
+			}
+			// The pipe works through the received ends.
+			if _, err := unix.Write(got.Fds[1], []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			if n, err := r.Read(b); n != 1 || err != nil {
+				t.Fatalf("read through the pipe: %d, %v", n, err)
+			}
+			// The sender's descriptors are still open.
+			if _, err := unix.FcntlInt(uintptr(sent[2]), unix.F_GETFD, 0); err != nil {
+				t.Errorf("Send closed the sender's descriptor: %v", err)
+			}
+		})
+	}
+}
+
+// A message without descriptors after one with: none is left over, and
+// the JSON never carries the field.
+func TestFdsOnlyWithTheirMessage(t *testing.T) {
+	parent, child := pair(t)
+	if err := Send(parent, Msg{Type: TypeExec, Fds: []int{0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Send(parent, Msg{Type: TypeSignal, Signal: 2}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Recv(child)
+	if err != nil || len(m.Fds) != 1 {
+		t.Fatalf("first: %+v, %v", m, err)
+	}
+	unix.Close(m.Fds[0])
+	m, err = Recv(child)
+	if err != nil || m.Fds != nil || m.Signal != 2 {
+		t.Fatalf("second: %+v, %v", m, err)
+	}
+	b, _ := json.Marshal(Msg{Type: TypeExec, Fds: []int{1, 2}})
+	if strings.Contains(string(b), "ds") || strings.Contains(string(b), "[") {
+		t.Errorf("Fds in the JSON: %s", b)
+	}
+}
+
+// Too many descriptors: Send refuses; a peer that sends more anyway, or
+// descriptors on a later packet, gets an error from Recv and none of them
+// stays open.
+func TestFdsRefused(t *testing.T) {
+	parent, child := pair(t)
+	many := make([]int, MaxFds+1)
+	if err := Send(parent, Msg{Type: TypeExec, Fds: many}); err == nil {
+		t.Fatalf("Send with %d fds succeeded", len(many))
+	}
+
+	before := openFds(t)
+	raw := func(pkt string, fds int) {
+		t.Helper()
+		rights := make([]int, fds)
+		if err := unix.Sendmsg(int(parent.Fd()), []byte(pkt), unix.UnixRights(rights...), nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw("\x01{\"type\":\"exec\"}", MaxFds+1)
+	if m, err := Recv(child); err == nil {
+		t.Errorf("Recv of %d fds = %+v, want an error", MaxFds+1, m)
+	}
+	if n := openFds(t); n != before {
+		t.Errorf("%d descriptors open after the refused message, %d before", n, before)
+	}
+
+	raw("\x00{\"type\":", 0)
+	raw("\x01\"exec\"}", 1)
+	if m, err := Recv(child); err == nil {
+		t.Errorf("Recv of fds on a second packet = %+v, want an error", m)
+	}
+	if n := openFds(t); n != before {
+		t.Errorf("%d descriptors open after the refused message, %d before", n, before)
+	}
+
+	raw("\x01{bad json", 2)
+	if _, err := Recv(child); err == nil {
+		t.Errorf("Recv of bad JSON with fds succeeded")
+	}
+	if n := openFds(t); n != before {
+		t.Errorf("%d descriptors open after bad JSON with fds, %d before", n, before)
+	}
+}
