@@ -36,6 +36,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -162,6 +163,29 @@ var attackRoles = map[string]func(args []string) int{
 		return 0
 	},
 	"true": func(args []string) int { return 0 },
+
+	// sigqueue-init: queue SIGSEGV to PID 1, with sigqueue and with a
+	// pidfd, and print what each returned.
+	"sigqueue-init": func(args []string) int {
+		info := make([]byte, 128) // siginfo_t: signo, errno, code (SI_QUEUE = -1)
+		binary.LittleEndian.PutUint32(info[0:], uint32(unix.SIGSEGV))
+		binary.LittleEndian.PutUint32(info[8:], uint32(0xffffffff))
+		_, _, e1 := unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, 1, uintptr(unix.SIGSEGV), uintptr(unsafe.Pointer(&info[0])))
+		fd, err := unix.PidfdOpen(1, 0)
+		e2 := err
+		if err == nil {
+			_, _, e2n := unix.Syscall6(unix.SYS_PIDFD_SEND_SIGNAL, uintptr(fd), uintptr(unix.SIGSEGV), uintptr(unsafe.Pointer(&info[0])), 0, 0, 0)
+			if e2n != 0 {
+				e2 = e2n
+			} else {
+				e2 = nil
+			}
+		}
+		fmt.Printf("sigqueue %s pidfd %s\n", errName(errnoErr(e1)), errName(e2))
+		time.Sleep(200 * time.Millisecond)
+		fmt.Println("alive")
+		return 0
+	},
 
 	// openw PATH...: open each path for writing, creating it if missing.
 	// Success: any open succeeds. Nothing is ever written.
@@ -1019,5 +1043,32 @@ func TestAttackDaemon(t *testing.T) {
 	}
 	if growing(inside) {
 		t.Errorf("ESCAPED: a daemon started in the sandbox still runs after jail exited")
+	}
+}
+
+// TestQueuedSignalToInit: a queued SIGSEGV to PID 1 (which the Go runtime
+// would take for a fault of its own) is refused by both seccomp bases, and
+// the run ends with the command's own verdict.
+func TestQueuedSignalToInit(t *testing.T) {
+	requireSandbox(t)
+	for _, base := range []string{"default", "judge"} {
+		profile := helperProfile(t, "")
+		if base == "judge" {
+			b, err := os.ReadFile(profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(profile, bytes.Replace(b, []byte(`base = "default"`), []byte(`base = "judge"`), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := jail(t, "--profile", profile, "--", "/jailtest", "__role", "sigqueue-init")
+		want := "sigqueue EPERM pidfd EPERM\nalive\n"
+		if base == "judge" {
+			want = "sigqueue EPERM pidfd ENOSYS\nalive\n" // pidfd_open is not on the judge's list
+		}
+		if r.code != 0 || r.stdout != want {
+			t.Errorf("%s: exit %d, stdout %q, want %q (stderr %s)", base, r.code, r.stdout, want, r.stderr)
+		}
 	}
 }
