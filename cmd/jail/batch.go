@@ -88,6 +88,13 @@ func batchMain(args []string, in io.Reader, out, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jail batch: warning: %s\n", b.mapping.Warning)
 	}
 
+	var why string
+	if b.fast, why = startZygote(b); b.fast != nil {
+		defer b.fast.close()
+	} else if !opts.quiet && os.Getenv("JAIL_BATCH_ZYGOTE") != "0" {
+		fmt.Fprintf(stderr, "jail batch: note: a full sandbox set-up per request (no zygote: %s)\n", why)
+	}
+
 	// SIGINT or SIGTERM ends the batch after the current run (which gets
 	// the signal relayed and ends too).
 	var stop atomic.Bool
@@ -126,7 +133,8 @@ type batch struct {
 	opts    options
 	profile *profile.Profile
 	mapping userns.Mapping
-	plan    *Plan // with a placeholder command
+	plan    *Plan   // with a placeholder command
+	fast    *zygote // nil: every run takes the single-run path (batchfast.go)
 }
 
 func newBatch(opts options) (*batch, error) {
@@ -171,7 +179,7 @@ func (b *batch) run(line string) batchAnswer {
 	// rlimits.
 	plan := *b.plan
 	plan.Exec.Argv = slices.Clone(req.Argv)
-	code, err := supervise(opts, p, &plan, rep)
+	code, err := b.runOne(opts, p, &plan, rep)
 	if err != nil {
 		failedRun(rep, code, err)
 	}

@@ -102,6 +102,10 @@ func main() {
 			os.Exit(stage1())
 		case stage2Arg:
 			os.Exit(stage2())
+		case zygote1Arg:
+			os.Exit(zygote1())
+		case zygote2Arg:
+			os.Exit(zygote2())
 		}
 	}
 	os.Exit(jailMain(os.Args[1:], os.Stdout, os.Stderr))

@@ -72,7 +72,7 @@ func checkRlimits(rl []Rlimit) error {
 // the sandbox's init with SIGKILL: the kernel then kills everything in its
 // PID namespace.
 type watchdog struct {
-	proc *os.Process // through a pidfd: never a reused pid once reaped
+	proc signaler // through a pidfd: never a reused pid once reaped
 	// viaInit, when set, asks the sandbox's init to kill the rest (so it
 	// still reports the command's rusage); the init itself is killed a
 	// second later if it has not ended by then.
@@ -82,7 +82,10 @@ type watchdog struct {
 	stop    chan struct{}
 }
 
-func newWatchdog(proc *os.Process) *watchdog {
+// signaler is what the watchdog kills: an *os.Process, or a pidfd.
+type signaler interface{ Signal(os.Signal) error }
+
+func newWatchdog(proc signaler) *watchdog {
 	return &watchdog{proc: proc, stop: make(chan struct{})}
 }
 

@@ -69,6 +69,9 @@ const (
 	TypeKill       = "kill"
 	TypeNetReady   = "net-ready"
 	TypeExited     = "exited"
+	// TypeReady: a batch's zygote has built the root and waits for runs
+	// (cmd/jail/zygote.go).
+	TypeReady = "ready"
 )
 
 // Msg is one packet. Data holds the type-specific payload (a plan, an exec

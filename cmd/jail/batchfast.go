@@ -1,0 +1,589 @@
+package main
+
+// Batch mode through a zygote (stage 0's side; zygote.go and zygote.c are
+// the sandbox's side). One zygote per batch holds the user namespace (ids
+// mapped once), the finished read-only root, the hostname and the time
+// namespace; each request is a per-run init it clones into new mount (a
+// copy of the root, its tmpfs, /dev/shm, devpts and proc made afresh),
+// PID, IPC, network, cgroup and UTS namespaces. Limits and accounting stay
+// per run, here: watchdogs, output limit, report and verdict as in a
+// single run. The zygote sits in the batch's cgroup (cgroup v1), so a
+// per-run init is born in it with no migration; before each run its
+// limits are written and its counters reset (runs are sequential).
+//
+// What the zygote cannot do goes through the single-run path (supervise):
+// cgroup v2 (per-run cgroups with CLONE_INTO_CGROUP are not done yet),
+// network mode user, a request with a terminal on its stdio or another
+// cgroup setting, a profile with mounts inside a tmpfs target, and
+// JAIL_BATCH_ZYGOTE=0.
+
+/*
+#include "zygote.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/limits"
+	"github.com/jail-sandbox/jail/profile"
+	"github.com/jail-sandbox/jail/userns"
+)
+
+// zygoteNote goes in every report of a zygote run: how its sandbox differs
+// from a single run's.
+const zygoteNote = "zygote: user, time and outer PID namespaces and the read-only root shared by the batch's runs; " +
+	"mount (with fresh proc, tmpfs, /dev/shm, devpts), PID, IPC, network, cgroup and UTS namespaces per run"
+
+// zygote is a running batch zygote.
+type zygote struct {
+	cmd      *exec.Cmd
+	ctl      int // SOCK_SEQPACKET to the zygote
+	cg       *limits.Cgroup
+	isolated bool  // command uid on a host uid of the batch's own (no cgroup)
+	dead     error // the zygote is gone: later runs take the single-run path
+}
+
+var errNoZygote = errors.New("not for the zygote")
+
+// startZygote starts the batch's zygote, or says why the batch runs
+// without one.
+func startZygote(b *batch) (*zygote, string) {
+	if os.Getenv("JAIL_BATCH_ZYGOTE") == "0" {
+		return nil, "JAIL_BATCH_ZYGOTE=0"
+	}
+	if why := zygoteUnsupported(b.plan); why != "" {
+		return nil, why
+	}
+	l := b.profile.Limits
+	cg, err := limits.Prepare(limits.Spec{
+		Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs,
+		CgroupDir: l.Cgroup, Require: l.RequireCgroup,
+	}, sandboxID())
+	if err != nil {
+		return nil, "cgroup: " + err.Error()
+	}
+	if cg.Backend() == limits.Cgroup2 {
+		cg.Remove()
+		return nil, "cgroup v2: per-run cgroups are not done by the zygote yet"
+	}
+	z := &zygote{cg: cg, ctl: -1}
+	if err := z.start(b.plan); err != nil {
+		z.close()
+		return nil, err.Error()
+	}
+	return z, ""
+}
+
+func (z *zygote) start(base *Plan) error {
+	plan := *base
+	if z.cg.Backend() == limits.None {
+		// RLIMIT_NPROC counts per uid: the batch's commands get a host
+		// uid of their own, as a single run's does.
+		if m, ok := plan.IDMap.Isolate(plan.Exec.UID, plan.Exec.GID, uint32(os.Getpid())); ok {
+			plan.IDMap, z.isolated = m, true
+		}
+	}
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return os.NewSyscallError("close_range", err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socketpair", err)
+	}
+	z.ctl = fds[0]
+	child := os.NewFile(uintptr(fds[1]), "zygote")
+	dup, err := unix.FcntlInt(uintptr(fds[0]), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		child.Close()
+		return os.NewSyscallError("fcntl", err)
+	}
+	parent := os.NewFile(uintptr(dup), "zygote-parent") // for ipc during the set-up
+	defer parent.Close()
+	// The zygote's parent-death signal is tied to the thread that starts
+	// it: this one, locked to the batch's main goroutine for good.
+	runtime.LockOSThread()
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"jail", zygote1Arg},
+		Env:        []string{},
+		ExtraFiles: []*os.File{child},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: plan.CloneFlags,
+			Pdeathsig:  unix.SIGKILL,
+			Setpgid:    true,
+		},
+	}
+	byRuntime := os.Geteuid() == 0 && !plan.IDMap.Helper
+	if byRuntime {
+		cmd.SysProcAttr.UidMappings = sysMap(plan.IDMap.UIDs)
+		cmd.SysProcAttr.GidMappings = sysMap(plan.IDMap.GIDs)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = !plan.IDMap.SetgroupsDeny
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: plan.IDMap.SetgroupsDeny}
+	}
+	err = cmd.Start()
+	child.Close()
+	if err != nil {
+		return cloneError(err)
+	}
+	z.cmd = cmd
+	if err := z.cg.AddProc(cmd.Process.Pid); err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	if !byRuntime {
+		ctx, cancel := context.WithTimeout(context.Background(), idmapTimeout)
+		err = userns.Map(ctx, cmd.Process.Pid, plan.IDMap)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("map user ids: %w", err)
+		}
+	}
+	data, err := json.Marshal(&plan)
+	if err != nil {
+		return err
+	}
+	var base0 TimeSpec
+	if plan.Time != (TimeSpec{}) {
+		base0 = callerOffsets()
+	}
+	offsets, _ := json.Marshal(plan.Time.offsetsFile(base0))
+	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeIDMapDone, Data: offsets}); err != nil {
+		return fmt.Errorf("zygote: %w", err)
+	}
+	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypePlan, Data: data}); err != nil {
+		return fmt.Errorf("zygote: %w", err)
+	}
+	m, err := ipc.Recv(parent)
+	if err != nil {
+		return fmt.Errorf("zygote: %w", err)
+	}
+	if m.Type == ipc.TypeError {
+		return fmt.Errorf("zygote setup: %w", m.Err)
+	}
+	if m.Type != ipc.TypeReady {
+		return fmt.Errorf("zygote: unexpected message %q", m.Type)
+	}
+	return nil
+}
+
+// close ends the zygote (EOF on its socket; SIGKILL if need be) and
+// removes the batch's cgroup.
+func (z *zygote) close() {
+	if z.ctl >= 0 {
+		unix.Close(z.ctl)
+		z.ctl = -1
+	}
+	if z.cmd != nil {
+		done := make(chan struct{})
+		go func() { _ = z.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			_ = z.cmd.Process.Kill()
+			<-done
+		}
+		z.cmd = nil
+	}
+	z.cg.Remove()
+}
+
+// tasks is how many tasks of the zygote sit in the cgroup between runs.
+func (z *zygote) tasks() uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", z.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// pidfdProc signals a process through its pidfd (for the watchdog, whose
+// timers may fire after the run: once closed, it signals nothing, never
+// a later run's process that got the same descriptor number).
+type pidfdProc struct {
+	mu sync.Mutex
+	fd int
+}
+
+func newPidfdProc(fd int) *pidfdProc { return &pidfdProc{fd: fd} }
+
+func (p *pidfdProc) Signal(sig os.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd < 0 {
+		return os.ErrProcessDone
+	}
+	return unix.PidfdSendSignal(p.fd, sig.(syscall.Signal), nil, 0)
+}
+
+func (p *pidfdProc) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fd >= 0 {
+		unix.Close(p.fd)
+		p.fd = -1
+	}
+}
+
+// zmsg is a message from the zygote or a per-run init, with its fd.
+type zmsg struct {
+	m   C.struct_jail_zmsg
+	fd  int
+	err error
+}
+
+func cstr(b []C.char) string {
+	s := unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), len(b))
+	if i := bytes.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	return string(s)
+}
+
+func (z *zygote) recv() zmsg {
+	var m zmsg
+	buf := make([]byte, C.sizeof_struct_jail_zmsg)
+	oob := make([]byte, unix.CmsgSpace(4))
+	m.fd = -1
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(z.ctl, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n == 0 {
+			err = io.EOF
+		}
+		if err == nil && n != len(buf) {
+			err = fmt.Errorf("short message (%d bytes)", n)
+		}
+		if err != nil {
+			m.err = err
+			return m
+		}
+		if oobn > 0 {
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, cm := range cms {
+					if fds, err := unix.ParseUnixRights(&cm); err == nil {
+						for _, fd := range fds {
+							if m.fd < 0 {
+								m.fd = fd
+							} else {
+								unix.Close(fd)
+							}
+						}
+					}
+				}
+			}
+		}
+		m.m = *(*C.struct_jail_zmsg)(unsafe.Pointer(&buf[0]))
+		return m
+	}
+}
+
+// request encodes an exec spec for zygote.c.
+func request(spec *ExecSpec) ([]byte, error) {
+	if len(spec.Argv) > C.JAIL_ZMAX_STRS || len(spec.Env) > C.JAIL_ZMAX_STRS || len(spec.Rlimits) > C.JAIL_ZMAX_RLIM {
+		return nil, errNoZygote
+	}
+	var caps uint64
+	for _, c := range spec.KeepCaps {
+		if c >= 64 {
+			return nil, errNoZygote
+		}
+		caps |= 1 << c
+	}
+	setgroups := uint32(0)
+	if spec.Setgroups {
+		setgroups = 1
+	}
+	var b bytes.Buffer
+	le := binary.NativeEndian
+	hdr := []uint32{C.JAIL_ZREQ_MAGIC, spec.UID, spec.GID, setgroups, uint32(len(spec.Argv)), uint32(len(spec.Env)), uint32(len(spec.Rlimits)), uint32(len(spec.Seccomp))}
+	for _, v := range hdr {
+		_ = binary.Write(&b, le, v)
+	}
+	_ = binary.Write(&b, le, caps)
+	for _, r := range spec.Rlimits {
+		_ = binary.Write(&b, le, [2]uint32{uint32(r.Resource), 0})
+		_ = binary.Write(&b, le, [2]uint64{r.Cur, r.Max})
+	}
+	b.Write(spec.Seccomp)
+	for _, s := range append(append([]string{spec.Cwd}, spec.Argv...), spec.Env...) {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, errors.New("a NUL byte in argv, env or cwd")
+		}
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	if b.Len() > C.JAIL_ZREQ_MAX {
+		return nil, errNoZygote
+	}
+	return b.Bytes(), nil
+}
+
+// run runs one request through the zygote. errNoZygote: this request must
+// take the single-run path (nothing was started).
+func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, error) {
+	l := p.Limits
+	if z.dead != nil {
+		return 0, errNoZygote
+	}
+	spec := plan.Exec
+	spec.Rlimits = rlimits(l, z.cg.Backend())
+	if err := checkRlimits(spec.Rlimits); err != nil {
+		return exitSetup, fmt.Errorf("limits: %w", err)
+	}
+	req, err := request(&spec)
+	if err != nil {
+		return exitSetup, err
+	}
+	stdio := [3]*os.File{}
+	for i, f := range []struct {
+		path string
+		flag int
+	}{{opts.stdin, os.O_RDONLY}, {opts.stdout, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}, {opts.stderr, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}} {
+		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return exitSetup, err
+		}
+		defer file.Close()
+		stdio[i] = file
+	}
+	if len(terminalFDs(stdio)) > 0 {
+		return 0, errNoZygote // the single-run path gives it a pty
+	}
+	var base limits.Usage
+	if z.cg.Backend() == limits.Cgroup1 {
+		if base, err = z.cg.Reset(limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs}, z.tasks()); err != nil {
+			return exitSetup, fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	rep.Enforcement = enforcement(l, z.cg)
+	if z.cg.Backend() == limits.None && l.Pids > 0 && z.isolated {
+		rep.Enforcement["pids"] = "rlimit (RLIMIT_NPROC on a host uid of this batch's own)"
+	}
+	rep.Enforcement["sandbox"] = zygoteNote
+
+	var outputs []*outputPipe
+	var outTotal atomic.Uint64
+	if l.Output > 0 {
+		for fd := 1; fd <= 2; fd++ {
+			o, err := newOutputPipe(stdio[fd], &outTotal, uint64(l.Output))
+			if err != nil {
+				return exitSetup, err
+			}
+			outputs = append(outputs, o)
+			stdio[fd] = o.w
+		}
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	rights := unix.UnixRights(int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
+	err = unix.Sendmsg(z.ctl, req, rights, nil, 0)
+	for _, o := range outputs {
+		o.w.Close()
+	}
+	if err != nil {
+		for _, o := range outputs {
+			o.r.Close()
+		}
+		z.dead = err
+		return exitSetup, fmt.Errorf("zygote: %w", err)
+	}
+
+	msgs := make(chan zmsg, 8)
+	go func() {
+		for {
+			m := z.recv()
+			msgs <- m
+			if m.err != nil || m.m._type == C.JAIL_ZM_DONE {
+				return
+			}
+		}
+	}()
+	var (
+		wd                 *watchdog
+		initP, cmdP        = newPidfdProc(-1), newPidfdProc(-1)
+		startedAt, endedAt time.Time
+		overhead, zygOv    = &ipc.Rusage{}, &ipc.Rusage{}
+		result             *ipc.Msg
+		stageErr           error
+	)
+	defer func() { initP.close(); cmdP.close() }()
+	finish := func() {
+		if wd != nil {
+			wd.finish()
+		}
+	}
+	for waiting := true; waiting; {
+		select {
+		case s := <-sigs:
+			_ = cmdP.Signal(s)
+		case m := <-msgs:
+			if m.err != nil {
+				z.dead = m.err
+				stageErr = errors.Join(stageErr, &setupError{fmt.Errorf("zygote: %w", m.err)})
+				waiting = false
+				continue
+			}
+			ov := &ipc.Rusage{UserUsec: int64(m.m.ov_user_usec), SystemUsec: int64(m.m.ov_sys_usec)}
+			switch m.m._type {
+			case C.JAIL_ZM_INIT:
+				initP = newPidfdProc(m.fd)
+				zygOv, overhead = ov, ov
+				wd = newWatchdog(initP)
+				if z.cg.Backend() == limits.None {
+					// Kill the command; the init kills the rest and
+					// still reports the command's usage.
+					wd.viaInit = func() {
+						if cmdP.Signal(os.Kill) != nil {
+							_ = initP.Signal(os.Kill)
+						}
+					}
+				}
+				for _, o := range outputs {
+					go o.relay(wd)
+				}
+			case C.JAIL_ZM_COMMAND:
+				cmdP.close()
+				cmdP = newPidfdProc(m.fd)
+			case C.JAIL_ZM_STARTED:
+				startedAt = time.Now()
+				overhead = zygOv.Add(ov)
+				if wd != nil {
+					wd.start(l, z.cg, usec(overhead))
+				}
+			case C.JAIL_ZM_FAILED:
+				step, path, errno := cstr(m.m.step[:]), cstr(m.m.path[:]), syscall.Errno(m.m.err)
+				code := int(m.m.code)
+				switch {
+				case code == exitNotFound && strings.HasPrefix(step, "exec (command not found)"):
+					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: "exec", Path: path, Err: errCommandNotFound}), code: code}
+				case (code == exitNotFound || code == exitNotExec) && step == "exec":
+					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: "exec", Path: path, Err: iofs.ErrPermission}), code: code}
+				case code == exitNotFound || code == exitNotExec:
+					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: step, Path: path, Err: errno}), code: code}
+				default:
+					se := &ipc.StageError{Stage: "init", Op: step, Path: path, Errno: int(errno)}
+					stageErr = &setupError{fmt.Errorf("sandbox setup: %w", se)}
+				}
+			case C.JAIL_ZM_EXITED:
+				endedAt = time.Now()
+				// The init reports its whole usage again, now final.
+				overhead = zygOv.Add(ov)
+				result = &ipc.Msg{Type: ipc.TypeExited, Code: int(m.m.code), Signal: int(m.m.sig),
+					Rusage:   &ipc.Rusage{UserUsec: int64(m.m.user_usec), SystemUsec: int64(m.m.sys_usec), MaxRSS: int64(m.m.maxrss_kib)},
+					Overhead: ov}
+			case C.JAIL_ZM_DONE:
+				if endedAt.IsZero() {
+					endedAt = time.Now()
+				}
+				waiting = false
+			}
+			if m.m._type != C.JAIL_ZM_INIT && m.m._type != C.JAIL_ZM_COMMAND && m.fd >= 0 {
+				unix.Close(m.fd)
+			}
+		}
+	}
+	finish()
+	if wd == nil {
+		// The init never started: no relay reads the output pipes.
+		for _, o := range outputs {
+			o.r.Close()
+		}
+		outputs = nil
+	}
+	if !startedAt.IsZero() {
+		rep.Time.Wall = endedAt.Sub(startedAt).Seconds()
+	}
+	for _, o := range outputs {
+		<-o.done
+	}
+	rep.Output = outTotal.Load()
+	account(rep, z.cg, overhead, result)
+	rep.Memory.OOMKills -= min(rep.Memory.OOMKills, base.OOMKills)
+	rep.PidsLimitHits -= min(rep.PidsLimitHits, base.PidsLimitHits)
+	killedFor := ""
+	if wd != nil {
+		killedFor = wd.Reason()
+	}
+	if killedFor == "" && result == nil && rep.Memory.OOMKills > 0 {
+		killedFor = "memory"
+	}
+	if result != nil {
+		rep.ExitCode, rep.Signal = result.Code, result.Signal
+	}
+	rep.Limit = killedFor
+	rep.Killed = killedFor != "" || (result == nil && stageErr == nil)
+	var code int
+	switch {
+	case killedFor != "" && stageErr == nil:
+		if result == nil {
+			rep.Signal = int(unix.SIGKILL)
+		}
+		if result != nil && result.Signal == 0 {
+			code = result.Code
+		} else {
+			code = 128 + rep.Signal
+		}
+	case stageErr != nil:
+		var ee *execError
+		if errors.As(stageErr, &ee) {
+			return ee.code, ee
+		}
+		return exitSetup, stageErr
+	case result != nil && result.Signal != 0:
+		code = 128 + result.Signal
+	case result != nil:
+		code = result.Code
+	default:
+		return exitSetup, &setupError{errors.New("sandbox init ended before the command did")}
+	}
+	rep.verdict(wdReason(rep), time.Duration(l.CPUTime), time.Duration(l.WallTime))
+	switch rep.Status {
+	case StatusTO, StatusML, StatusOL:
+		code = exitLimit
+	}
+	return code, nil
+}
+
+// runOne runs a batch request: through the zygote when the batch has one
+// and the request suits it, else through the single-run path.
+func (b *batch) runOne(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, error) {
+	if b.fast != nil && p.Limits.Cgroup == b.profile.Limits.Cgroup && p.Limits.RequireCgroup == b.profile.Limits.RequireCgroup {
+		code, err := b.fast.run(opts, p, plan, rep)
+		if !errors.Is(err, errNoZygote) {
+			return code, err
+		}
+	}
+	return supervise(opts, p, plan, rep)
+}

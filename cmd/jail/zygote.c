@@ -1,0 +1,802 @@
+/* zygote.c: the batch zygote's loop and the per-run init.
+ *
+ * `jail batch` starts one zygote (zygote.go): the user, mount, UTS, PID,
+ * IPC (and network) namespaces made once, ids mapped once, the time
+ * namespace made by timens.c's constructor, the sandbox's root built once
+ * by fs.Setup. Then its Go code calls jail_zygote_loop, which never
+ * returns: from here the thread that runs it is the only one that does
+ * anything (the Go runtime's other threads sleep), and every process forked
+ * from it uses raw system calls only, no malloc, no Go, no stdio.
+ *
+ * Per request the zygote clones a per-run init with new mount (a copy of
+ * the finished root), PID, IPC, network, cgroup and UTS namespaces, sends
+ * its pidfd to stage 0, and waits for it. The per-run init (PID 1 of its
+ * PID namespace):
+ *   - replaces every mount a run could write or that shows per-run state
+ *     (the copies share their superblocks with the template): a new proc
+ *     with jail's masks, a new tmpfs on each tmpfs target, a new /dev/shm
+ *     and devpts instance; each new mount is made detached (fsmount), the
+ *     template's is detached, then the new one moved in;
+ *   - brings lo up in its new network namespace;
+ *   - forks the command, which drops privileges in stage 3's order
+ *     (exec.go) and execs; a close-on-exec pipe carries a failure back;
+ *   - reaps every process until the command ends, kills the rest, and
+ *     reports the command's status and usage to stage 0, then exits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "zygote.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
+#define SYS_move_mount 429
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define Z_FSOPEN_CLOEXEC 0x1
+#define Z_FSCONFIG_SET_STRING 1
+#define Z_FSCONFIG_CMD_CREATE 6
+#define Z_FSMOUNT_CLOEXEC 0x1
+#define Z_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define Z_OPEN_TREE_CLONE 1
+#define Z_OPEN_TREE_CLOEXEC O_CLOEXEC
+#define Z_MOUNT_ATTR_RDONLY 0x1
+#define Z_MOUNT_ATTR_NOSUID 0x2
+#define Z_MOUNT_ATTR_NODEV 0x4
+#define Z_MOUNT_ATTR_NOEXEC 0x8
+
+struct z_mount_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* Exit codes, as in stage0.go. */
+#define EXIT_SETUP 125
+#define EXIT_NOTEXEC 126
+#define EXIT_NOTFOUND 127
+
+/* The request being served: parsed in the zygote, read by its children
+ * (fork copies it). Static: nothing is allocated. */
+static unsigned char req_buf[JAIL_ZREQ_MAX] __attribute__((aligned(8)));
+static char *req_argv[JAIL_ZMAX_STRS + 1];
+static char *req_env[JAIL_ZMAX_STRS + 1];
+static const char *req_cwd;
+static struct jail_zreq req;
+static const struct jail_zrlim *req_rlim;
+static const unsigned char *req_filter;
+
+/* ---- small helpers, async-signal-safe ---- */
+
+static size_t z_strlen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void z_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t i = 0;
+	if (src)
+		for (; src[i] && i + 1 < size; i++)
+			dst[i] = src[i];
+	dst[i] = 0;
+}
+
+static int64_t tv_usec(struct timeval tv)
+{
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static int send_msg(int sock, const struct jail_zmsg *m, int fd)
+{
+	struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof *m};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&u, 0, sizeof u);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof u.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+static void send_failure(int sock, int code, const char *step, const char *path, int err)
+{
+	struct jail_zmsg m;
+	memset(&m, 0, sizeof m);
+	m.type = JAIL_ZM_FAILED;
+	m.code = code;
+	m.err = err;
+	z_strlcpy(m.step, step, sizeof m.step);
+	z_strlcpy(m.path, path, sizeof m.path);
+	send_msg(sock, &m, -1);
+}
+
+/* ---- the request ---- */
+
+/* parse_request checks a request of n bytes in req_buf and points the
+ * req_* variables into it. */
+static int parse_request(size_t n)
+{
+	if (n < sizeof req)
+		return -1;
+	memcpy(&req, req_buf, sizeof req);
+	if (req.magic != JAIL_ZREQ_MAGIC || req.nargv == 0 || req.nargv > JAIL_ZMAX_STRS ||
+	    req.nenv > JAIL_ZMAX_STRS || req.nrlim > JAIL_ZMAX_RLIM || req.seccomp_len % 8 != 0 ||
+	    req.seccomp_len / 8 > 65535)
+		return -1;
+	size_t off = sizeof req;
+	if (n - off < (size_t)req.nrlim * sizeof(struct jail_zrlim))
+		return -1;
+	req_rlim = (const struct jail_zrlim *)(req_buf + off);
+	off += (size_t)req.nrlim * sizeof(struct jail_zrlim);
+	if (n - off < req.seccomp_len)
+		return -1;
+	req_filter = req_buf + off;
+	off += req.seccomp_len;
+	uint32_t want = 1 + req.nargv + req.nenv, got = 0;
+	char *p = (char *)req_buf + off, *end = (char *)req_buf + n;
+	if (n == 0 || req_buf[n - 1] != 0)
+		return -1;
+	while (p < end && got < want) {
+		if (got == 0)
+			req_cwd = p;
+		else if (got <= req.nargv)
+			req_argv[got - 1] = p;
+		else
+			req_env[got - 1 - req.nargv] = p;
+		got++;
+		p += z_strlen(p) + 1;
+	}
+	if (got != want)
+		return -1;
+	req_argv[req.nargv] = NULL;
+	req_env[req.nenv] = NULL;
+	return 0;
+}
+
+/* ---- the per-run init's mounts ---- */
+
+static const char *fail_step;
+static const char *fail_path;
+
+static int z_fail(const char *step, const char *path)
+{
+	fail_step = step;
+	fail_path = path;
+	return -1;
+}
+
+static int fsconfig_str(int fsfd, const char *key, const char *val)
+{
+	return (int)syscall(SYS_fsconfig, fsfd, Z_FSCONFIG_SET_STRING, key, val, 0);
+}
+
+static void fmt_u64(char *buf, uint64_t v, int base)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	for (int i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = 0;
+}
+
+/* new_mount makes a detached mount of fstype with its options and
+ * attributes; the caller moves it in place. */
+static int new_mount(const struct jail_zmount *m, const char *fstype)
+{
+	int fsfd = (int)syscall(SYS_fsopen, fstype, Z_FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return z_fail("fsopen", m->path);
+	char num[24];
+	if (m->kind == JAIL_ZMNT_TMPFS || m->kind == JAIL_ZMNT_TMPFS_OVER) {
+		fmt_u64(num, m->size, 10);
+		if (fsconfig_str(fsfd, "size", num) < 0)
+			goto fail;
+		fmt_u64(num, m->mode, 8);
+		if (fsconfig_str(fsfd, "mode", num) < 0)
+			goto fail;
+	} else if (m->kind == JAIL_ZMNT_DEVPTS) {
+		if (fsconfig_str(fsfd, "ptmxmode", "0666") < 0 || fsconfig_str(fsfd, "mode", "0620") < 0)
+			goto fail;
+	}
+	if (syscall(SYS_fsconfig, fsfd, Z_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		goto fail;
+	int mfd = (int)syscall(SYS_fsmount, fsfd, Z_FSMOUNT_CLOEXEC, m->attr);
+	if (mfd < 0) {
+		int e = errno;
+		close(fsfd);
+		errno = e;
+		return z_fail("fsmount", m->path);
+	}
+	close(fsfd);
+	return mfd;
+fail: {
+	int e = errno;
+	close(fsfd);
+	errno = e;
+	return z_fail("fsconfig", m->path);
+}
+}
+
+/* replace detaches the template's mount at path and moves mfd there. */
+static int replace(int mfd, const char *path)
+{
+	if (umount2(path, MNT_DETACH) < 0)
+		return z_fail("umount2", path);
+	if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return z_fail("move_mount", path);
+	return 0;
+}
+
+/* bind_ro clones src (recursively), makes the clone read-only and moves it
+ * onto dst. */
+static int bind_ro(const char *src, const char *dst, uint32_t attr)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, Z_OPEN_TREE_CLONE | Z_OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0)
+		return z_fail("open_tree", src);
+	struct z_mount_attr a = {.attr_set = attr};
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return z_fail("mount_setattr", dst);
+	}
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return z_fail("move_mount", dst);
+	}
+	close(fd);
+	return 0;
+}
+
+static int fresh_mounts(const struct jail_zconfig *cfg)
+{
+	for (int i = 0; i < cfg->nmounts; i++) {
+		const struct jail_zmount *m = &cfg->mounts[i];
+		int mfd;
+		switch (m->kind) {
+		case JAIL_ZMNT_TMPFS:
+		case JAIL_ZMNT_DEVPTS:
+		case JAIL_ZMNT_PROC:
+			/* Made before the template's is detached: the kernel lets
+			 * a user namespace mount proc only while a proc is fully
+			 * visible (mount_too_revealing). */
+			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : m->kind == JAIL_ZMNT_PROC ? "proc" : "devpts");
+			if (mfd < 0)
+				return -1;
+			if (replace(mfd, m->path) < 0) {
+				int e = errno;
+				close(mfd);
+				errno = e;
+				return -1;
+			}
+			close(mfd);
+			break;
+		case JAIL_ZMNT_TMPFS_OVER:
+			mfd = new_mount(m, "tmpfs");
+			if (mfd < 0)
+				return -1;
+			if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, m->path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+				int e = errno;
+				close(mfd);
+				errno = e;
+				return z_fail("move_mount", m->path);
+			}
+			close(mfd);
+			break;
+		case JAIL_ZMNT_ROBIND:
+			if (bind_ro(m->path, m->path, m->attr) < 0)
+				return -1;
+			break;
+		case JAIL_ZMNT_MASKFILE:
+			if (bind_ro("/dev/null", m->path, m->attr) < 0)
+				return -1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int loopback_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return z_fail("socket", "lo");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		close(fd);
+		return z_fail("ioctl(SIOCGIFFLAGS)", "lo");
+	}
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) {
+		close(fd);
+		return z_fail("ioctl(SIOCSIFFLAGS)", "lo");
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- the command: stage 3's sequence ---- */
+
+/* What the command's child writes to the init before execve: its own
+ * usage, then (only on failure) a failure record. */
+struct shim_report {
+	int32_t kind; /* 0 usage, 1 failure */
+	int32_t code, err;
+	int64_t user_usec, sys_usec;
+	char step[48];
+	char path[208];
+};
+
+static char found_path[4096];
+
+static int join_path(char *dst, size_t size, const char *dir, size_t dlen, const char *name)
+{
+	size_t nlen = z_strlen(name);
+	if (dlen == 0) {
+		dir = ".";
+		dlen = 1;
+	}
+	if (dlen + 1 + nlen + 1 > size)
+		return -1;
+	memcpy(dst, dir, dlen);
+	dst[dlen] = '/';
+	memcpy(dst + dlen + 1, name, nlen + 1);
+	return 0;
+}
+
+/* look_path finds the command as exec.go's lookPath does: a name with a
+ * slash as it is; else the first executable file on PATH, and a file that
+ * exists but may not be executed makes 126 rather than 127. */
+static const char *look_path(const char *name, int *code)
+{
+	for (const char *p = name; *p; p++)
+		if (*p == '/')
+			return name;
+	const char *path = "";
+	for (char **e = req_env; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	static char denied[4096];
+	denied[0] = 0;
+	const char *p = path;
+	for (;;) {
+		const char *end = p;
+		while (*end && *end != ':')
+			end++;
+		if (join_path(found_path, sizeof found_path, p, (size_t)(end - p), name) == 0) {
+			struct stat st;
+			if (stat(found_path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+				if ((st.st_mode & 0111) && access(found_path, X_OK) == 0)
+					return found_path;
+				if (!denied[0])
+					z_strlcpy(denied, found_path, sizeof denied);
+			}
+		}
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	if (denied[0]) {
+		*code = EXIT_NOTEXEC;
+		errno = EACCES;
+		z_fail("exec", denied);
+		return NULL;
+	}
+	*code = EXIT_NOTFOUND;
+	errno = ENOENT;
+	z_fail("exec (command not found)", name);
+	return NULL;
+}
+
+static void shim_fail(int pipefd, int code, const char *step, const char *path, int err)
+{
+	struct shim_report r;
+	memset(&r, 0, sizeof r);
+	r.kind = 1;
+	r.code = code;
+	r.err = err;
+	z_strlcpy(r.step, step, sizeof r.step);
+	z_strlcpy(r.path, path, sizeof r.path);
+	ssize_t n = write(pipefd, &r, sizeof r);
+	(void)n;
+	_exit(code);
+}
+
+#define SHIM_FAIL(step, path) shim_fail(pipefd, EXIT_SETUP, step, path, errno)
+
+static void run_command(int pipefd) __attribute__((noreturn));
+static void run_command(int pipefd)
+{
+	if (setsid() < 0)
+		SHIM_FAIL("setsid", "");
+	for (uint32_t i = 0; i < req.nrlim; i++) {
+		struct rlimit rl = {.rlim_cur = req_rlim[i].cur, .rlim_max = req_rlim[i].max};
+		if (setrlimit((int)req_rlim[i].resource, &rl) < 0)
+			SHIM_FAIL("setrlimit", "");
+	}
+	if (req.setgroups && syscall(SYS_setgroups, 0, NULL) < 0)
+		SHIM_FAIL("setgroups", "");
+	if (syscall(SYS_setresgid, req.gid, req.gid, req.gid) < 0)
+		SHIM_FAIL("setresgid", "");
+	for (int c = 0;; c++) {
+		if (c < 64 && (req.keep_caps >> c) & 1)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL && c > 0)
+				break;
+			SHIM_FAIL("prctl(PR_CAPBSET_DROP)", "");
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		SHIM_FAIL("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", "");
+	if (req.keep_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		SHIM_FAIL("prctl(PR_SET_KEEPCAPS)", "");
+	if (syscall(SYS_setresuid, req.uid, req.uid, req.uid) < 0)
+		SHIM_FAIL("setresuid", "");
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	for (int c = 0; c < 64; c++) {
+		if (!((req.keep_caps >> c) & 1))
+			continue;
+		uint32_t bit = 1u << (c % 32);
+		data[c / 32].permitted |= bit;
+		data[c / 32].effective |= bit;
+		data[c / 32].inheritable |= bit;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		SHIM_FAIL("capset", "");
+	for (int c = 0; c < 64; c++)
+		if ((req.keep_caps >> c) & 1 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+			SHIM_FAIL("prctl(PR_CAP_AMBIENT_RAISE)", "");
+	/* With the command's own rights. */
+	if (chdir(req_cwd) < 0)
+		SHIM_FAIL("chdir", req_cwd);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		SHIM_FAIL("prctl(PR_SET_NO_NEW_PRIVS)", "");
+	int code = 0;
+	const char *path = look_path(req_argv[0], &code);
+	if (!path)
+		shim_fail(pipefd, code, fail_step, fail_path, errno);
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		SHIM_FAIL("close_range", "");
+	umask(022);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	struct shim_report r;
+	memset(&r, 0, sizeof r);
+	r.user_usec = tv_usec(ru.ru_utime);
+	r.sys_usec = tv_usec(ru.ru_stime);
+	if (write(pipefd, &r, sizeof r) != sizeof r)
+		SHIM_FAIL("write", "");
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (req.seccomp_len > 0) {
+		struct sock_fprog prog = {.len = (unsigned short)(req.seccomp_len / 8),
+					  .filter = (struct sock_filter *)req_filter};
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			SHIM_FAIL("seccomp", "");
+	}
+	execve(path, req_argv, req_env);
+	int err = errno;
+	shim_fail(pipefd, err == ENOENT ? EXIT_NOTFOUND : EXIT_NOTEXEC, "execve", path, err);
+	_exit(EXIT_NOTEXEC);
+}
+
+/* ---- the per-run init ---- */
+
+static char cmd_stack[128 * 1024] __attribute__((aligned(16)));
+static int cmd_pipe = -1;
+
+static int command_child(void *arg)
+{
+	(void)arg;
+	run_command(cmd_pipe);
+}
+
+static void reset_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < 65; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &sa, NULL);
+}
+
+static void init_main(const struct jail_zconfig *cfg, int fds[3]) __attribute__((noreturn));
+static void init_main(const struct jail_zconfig *cfg, int fds[3])
+{
+	int ctl = cfg->ctl;
+	/* Signals stay blocked in the init: as PID 1 with default actions it
+	 * ignores what comes from inside its namespace anyway. */
+	reset_signals();
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0) {
+			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
+			_exit(EXIT_SETUP);
+		}
+	if (ctl != 3) {
+		if (dup2(ctl, 3) < 0) {
+			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
+			_exit(EXIT_SETUP);
+		}
+		ctl = 3;
+	}
+	/* Nothing of the zygote's but the socket to stage 0. */
+	syscall(SYS_close_range, 4, ~0U, 0);
+	if (fresh_mounts(cfg) < 0) {
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		_exit(EXIT_SETUP);
+	}
+	if (cfg->lo_up && loopback_up() < 0) {
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		_exit(EXIT_SETUP);
+	}
+	/* The OOM killer of the batch's cgroup takes a run's processes before
+	 * the zygote (raising the score needs no privilege). */
+	int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (oom >= 0) {
+		ssize_t n = write(oom, "1000", 4);
+		(void)n;
+		close(oom);
+	}
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC) < 0) {
+		send_failure(ctl, EXIT_SETUP, "pipe2", "", errno);
+		_exit(EXIT_SETUP);
+	}
+	/* As posix_spawn does: the child borrows the init's memory (on a
+	 * stack of its own) until its execve or _exit, while the init waits,
+	 * so no page table is copied. It changes only its own credentials,
+	 * limits and namespaces-free state, and static buffers the init does
+	 * not read. */
+	cmd_pipe = pp[1];
+	pid_t cmd = clone(command_child, cmd_stack + sizeof cmd_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+	if (cmd < 0) {
+		send_failure(ctl, EXIT_SETUP, "fork", "", errno);
+		_exit(EXIT_SETUP);
+	}
+	close(pp[1]);
+	struct jail_zmsg m;
+	memset(&m, 0, sizeof m);
+	m.type = JAIL_ZM_COMMAND;
+	int cfd = (int)syscall(SYS_pidfd_open, cmd, 0);
+	send_msg(ctl, &m, cfd);
+	if (cfd >= 0)
+		close(cfd);
+
+	struct shim_report r, usage;
+	memset(&usage, 0, sizeof usage);
+	int failed = 0;
+	for (;;) {
+		ssize_t n = read(pp[0], &r, sizeof r);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != sizeof r)
+			break; /* EOF: execve succeeded (or the shim died) */
+		if (r.kind == 0) {
+			usage = r;
+			continue;
+		}
+		failed = 1;
+		send_failure(ctl, r.code, r.step, r.path, r.err);
+		break;
+	}
+	close(pp[0]);
+	struct rusage self;
+	getrusage(RUSAGE_SELF, &self);
+	if (!failed) {
+		memset(&m, 0, sizeof m);
+		m.type = JAIL_ZM_STARTED;
+		m.ov_user_usec = tv_usec(self.ru_utime) + usage.user_usec;
+		m.ov_sys_usec = tv_usec(self.ru_stime) + usage.sys_usec;
+		send_msg(ctl, &m, -1);
+	}
+
+	int status = 0;
+	for (;;) {
+		int st;
+		pid_t got = wait4(-1, &st, __WALL, NULL);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			send_failure(ctl, EXIT_SETUP, "wait4", "", errno);
+			_exit(EXIT_SETUP);
+		}
+		if (got == cmd && WIFSTOPPED(st)) {
+			/* Only a tracee reports a stop here: let it go on. */
+			syscall(SYS_ptrace, 17 /* PTRACE_DETACH */, got, 0, WSTOPSIG(st));
+			continue;
+		}
+		if (got == cmd) {
+			status = st;
+			break;
+		}
+	}
+	/* The command ended: so does everything it left. */
+	kill(-1, SIGKILL);
+	while (wait4(-1, NULL, __WALL, NULL) > 0 || errno == EINTR)
+		;
+	struct rusage ch;
+	getrusage(RUSAGE_CHILDREN, &ch);
+	getrusage(RUSAGE_SELF, &self);
+	memset(&m, 0, sizeof m);
+	m.type = JAIL_ZM_EXITED;
+	if (WIFSIGNALED(status))
+		m.sig = WTERMSIG(status);
+	else
+		m.code = WEXITSTATUS(status);
+	m.user_usec = tv_usec(ch.ru_utime) - usage.user_usec;
+	m.sys_usec = tv_usec(ch.ru_stime) - usage.sys_usec;
+	if (m.user_usec < 0)
+		m.user_usec = 0;
+	if (m.sys_usec < 0)
+		m.sys_usec = 0;
+	m.maxrss_kib = ch.ru_maxrss;
+	m.ov_user_usec = tv_usec(self.ru_utime) + usage.user_usec;
+	m.ov_sys_usec = tv_usec(self.ru_stime) + usage.sys_usec;
+	send_msg(ctl, &m, -1);
+	_exit(failed ? EXIT_SETUP : 0);
+}
+
+/* ---- the zygote ---- */
+
+static int recv_request(int ctl, int fds[3])
+{
+	struct iovec iov = {.iov_base = req_buf, .iov_len = sizeof req_buf};
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	ssize_t n;
+	do
+		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -2; /* stage 0 is gone */
+	int got = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (got < 3)
+				fds[got++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (got != 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		return -1;
+	}
+	return 0;
+}
+
+void jail_zygote_loop(const struct jail_zconfig *cfg)
+{
+	int ctl = cfg->ctl;
+	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+	if (cfg->newnet)
+		flags |= CLONE_NEWNET;
+	for (;;) {
+		int fds[3];
+		struct rusage before, after;
+		int r = recv_request(ctl, fds);
+		if (r == -2)
+			_exit(0);
+		getrusage(RUSAGE_THREAD, &before);
+		struct jail_zmsg m;
+		if (r < 0) {
+			send_failure(ctl, EXIT_SETUP, "zygote", "bad request", EINVAL);
+			memset(&m, 0, sizeof m);
+			m.type = JAIL_ZM_DONE;
+			send_msg(ctl, &m, -1);
+			continue;
+		}
+		/* Blocked across the clone: the child must not run one of the
+		 * Go runtime's handlers before it resets them. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int pidfd = -1;
+		pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, &pidfd, 0, 0);
+		if (pid == 0)
+			init_main(cfg, fds);
+		int err = errno;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		for (int i = 0; i < 3; i++)
+			close(fds[i]);
+		getrusage(RUSAGE_THREAD, &after);
+		memset(&m, 0, sizeof m);
+		if (pid < 0) {
+			send_failure(ctl, EXIT_SETUP, "clone", "", err);
+		} else {
+			m.type = JAIL_ZM_INIT;
+			m.ov_user_usec = tv_usec(after.ru_utime) - tv_usec(before.ru_utime);
+			m.ov_sys_usec = tv_usec(after.ru_stime) - tv_usec(before.ru_stime);
+			send_msg(ctl, &m, pidfd);
+			close(pidfd);
+			int st;
+			while (wait4(pid, &st, __WALL, NULL) < 0 && errno == EINTR)
+				;
+			m.code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+			m.sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+		}
+		m.type = JAIL_ZM_DONE;
+		send_msg(ctl, &m, -1);
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+// The batch zygote, inside the sandbox (batchfast.go is stage 0's side,
+// zygote.c the per-run loop). Stage 0 starts it as `jail __zygote` in new
+// user, mount, PID, UTS, IPC (and network) namespaces and maps its ids;
+// like stage 1 it then re-executes itself (`__zygote2`), now uid 0 with
+// every capability in the namespace; being PID 1 of its PID namespace, it
+// gets its time namespace from timens.c's constructor exactly as stage 2
+// does. It builds the root once (fs.Setup pivots into it and verifies the
+// mount table), sets the hostname, and hands over to jail_zygote_loop.
+
+/*
+#include <stdlib.h>
+#include "zygote.h"
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/fs"
+	"github.com/jail-sandbox/jail/profile"
+)
+
+const (
+	zygote1Arg = "__zygote"
+	zygote2Arg = "__zygote2"
+)
+
+// zygote1 waits for its ids, then re-executes itself with the time
+// offsets, as stage1 does for stage 2.
+func zygote1() int {
+	sock := os.NewFile(syncFD, "sync")
+	m, err := ipc.Recv(sock)
+	if err != nil || m.Type != ipc.TypeIDMapDone {
+		return exitSetup
+	}
+	var offsets string
+	if len(m.Data) > 0 {
+		_ = json.Unmarshal(m.Data, &offsets)
+	}
+	err = unix.Exec("/proc/self/exe", []string{"jail", zygote2Arg}, []string{timensEnv + "=" + offsets})
+	_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: &ipc.StageError{
+		Stage: "zygote", Op: "execve", Path: "/proc/self/exe", Errno: errnoOf(err)}})
+	return exitSetup
+}
+
+// zygote2 builds the template root and serves requests until stage 0
+// closes the socket.
+func zygote2() (code int) {
+	// The loop's thread is the parent of every per-run init: their
+	// parent-death signal is tied to it.
+	runtime.LockOSThread()
+	sock := os.NewFile(syncFD, "sync")
+	fail := func(stage string, err error) int {
+		_ = ipc.Send(sock, ipc.Msg{Type: ipc.TypeError, Err: ipc.AsStageError(stage, err)})
+		return exitSetup
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			code = fail("zygote", fmt.Errorf("panic: %v", r))
+		}
+	}()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fail("zygote", os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err))
+	}
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("jail-zygote\x00")[0])), 0, 0, 0)
+	// Not dumpable, and so neither are the per-run inits it forks.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fail("zygote", os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err))
+	}
+	m, err := ipc.Recv(sock)
+	if err != nil {
+		return exitSetup
+	}
+	var plan Plan
+	if err := json.Unmarshal(m.Data, &plan); err != nil || m.Type != ipc.TypePlan {
+		return fail("zygote", fmt.Errorf("bad plan message %q: %v", m.Type, err))
+	}
+	if plan.Version != planVersion {
+		return fail("zygote", fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion))
+	}
+	if err := timensError(plan.Time); err != nil {
+		return fail("time", err)
+	}
+	if err := fs.Setup(plan.FS); err != nil {
+		return fail("fs", err)
+	}
+	if err := unix.Sethostname([]byte(plan.Hostname)); err != nil {
+		return fail("uts", os.NewSyscallError("sethostname", err))
+	}
+	mounts := zygoteMounts(plan.FS)
+	cfg := (*C.struct_jail_zconfig)(C.calloc(1, C.sizeof_struct_jail_zconfig))
+	arr := (*[1 << 12]C.struct_jail_zmount)(C.calloc(C.size_t(len(mounts)+1), C.sizeof_struct_jail_zmount))
+	for i, zm := range mounts {
+		arr[i].kind = C.int(zm.kind)
+		arr[i].size = C.uint64_t(zm.size)
+		arr[i].mode = C.uint32_t(zm.mode)
+		arr[i].attr = C.uint32_t(zm.attr)
+		arr[i].path = C.CString(zm.path)
+	}
+	cfg.ctl = C.int(syncFD)
+	cfg.newnet = 0
+	cfg.lo_up = 0
+	if plan.Net != profile.NetHost {
+		cfg.newnet, cfg.lo_up = 1, 1
+	}
+	cfg.nmounts = C.int(len(mounts))
+	cfg.mounts = &arr[0]
+	if err := ipc.Send(sock, ipc.Msg{Type: ipc.TypeReady}); err != nil {
+		return exitSetup
+	}
+	C.jail_zygote_loop(cfg)
+	return exitSetup // not reached
+}
+
+// zygoteMount is one mount a per-run init makes afresh.
+type zygoteMount struct {
+	kind       int
+	size       uint64
+	mode, attr uint32
+	path       string
+}
+
+// zygoteMounts lists, in order, what every run mounts afresh over the
+// template: a new proc and jail's masks on it (the paths this kernel has,
+// as fs.Setup found them), a new tmpfs on each tmpfs target, a new devpts
+// instance and /dev/shm.
+func zygoteMounts(spec fs.Spec) []zygoteMount {
+	const (
+		nosuid = unix.MOUNT_ATTR_NOSUID
+		nodev  = unix.MOUNT_ATTR_NODEV
+		noexec = unix.MOUNT_ATTR_NOEXEC
+		ro     = unix.MOUNT_ATTR_RDONLY | nosuid | nodev | noexec
+	)
+	out := []zygoteMount{{kind: C.JAIL_ZMNT_PROC, attr: nosuid | nodev | noexec, path: "/proc"}}
+	for _, p := range fs.ProcReadOnly {
+		if _, err := os.Lstat(p); err == nil {
+			out = append(out, zygoteMount{kind: C.JAIL_ZMNT_ROBIND, attr: ro, path: p})
+		}
+	}
+	for _, p := range fs.ProcMaskedFiles {
+		if _, err := os.Lstat(p); err == nil {
+			out = append(out, zygoteMount{kind: C.JAIL_ZMNT_MASKFILE, attr: ro, path: p})
+		}
+	}
+	for _, p := range fs.ProcMaskedDirs {
+		if _, err := os.Lstat(p); err == nil {
+			// Over the new proc's directory: nothing to detach there.
+			out = append(out, zygoteMount{kind: C.JAIL_ZMNT_TMPFS_OVER, size: 4096, mode: 0o555, attr: ro, path: p})
+		}
+	}
+	for _, op := range spec.Ops {
+		if op.Kind == fs.OpTmpfs {
+			out = append(out, zygoteMount{kind: C.JAIL_ZMNT_TMPFS, size: op.Size, mode: op.Mode, attr: nosuid | nodev, path: op.Target})
+		}
+	}
+	out = append(out,
+		zygoteMount{kind: C.JAIL_ZMNT_DEVPTS, attr: nosuid | noexec, path: "/dev/pts"},
+		zygoteMount{kind: C.JAIL_ZMNT_TMPFS, size: spec.DevShmSize, mode: 0o1777, attr: nosuid | nodev | noexec, path: "/dev/shm"})
+	return out
+}
+
+// zygoteUnsupported says why a batch's sandboxes cannot come from a
+// zygote ("" when they can): what the per-run mounts cannot renew.
+func zygoteUnsupported(plan *Plan) string {
+	if plan.Net == profile.NetUser {
+		return "network mode user needs a network helper per sandbox"
+	}
+	var tmpfs []string
+	for _, op := range plan.FS.Ops {
+		for _, t := range tmpfs {
+			if strings.HasPrefix(op.Target, strings.TrimSuffix(t, "/")+"/") {
+				return fmt.Sprintf("%s is inside the tmpfs %s, which each run renews", op.Target, t)
+			}
+		}
+		if op.Kind == fs.OpTmpfs {
+			if op.Target == "/" || op.Target == "/proc" || strings.HasPrefix(op.Target, "/proc/") || strings.HasPrefix(op.Target, "/dev/") {
+				return "a tmpfs on " + op.Target
+			}
+			tmpfs = append(tmpfs, op.Target)
+		}
+	}
+	return ""
+}
