@@ -374,7 +374,13 @@ if want overhead; then
 		cat profiles/default.toml
 		printf '\n[[mount]]\ntype = "bind"\nsource = "%s"\ntarget = "/box"\n' "$T/box"
 	} >"$prof"
-	declare -A ovin ovout
+	# The same sandbox without a filter, and with a filter of one rule:
+	# what the namespaces cost, and what any filter costs at all (the
+	# kernel's seccomp path on every system call), against the default's.
+	prof_none=$T/default-box-nofilter.toml prof_one=$T/default-box-onerule.toml
+	printf 'extends = "%s"\n[seccomp]\nbase = "none"\n' "$prof" >"$prof_none"
+	printf 'extends = "%s"\n[seccomp]\nbase = "none"\n[[seccomp.rule]]\nsyscalls = ["kexec_load"]\naction = "errno"\nerrno = "EPERM"\n' "$prof" >"$prof_one"
+	declare -A ovin ovout ovnone ovone
 	tests="getppid read forkexec"
 	for ((r = 0; r < repeat; r++)); do
 		for t in $tests; do
@@ -384,16 +390,20 @@ if want overhead; then
 			esac
 			ovout[$t]+=" $("$T/box/loop" "${args[@]}")"
 			ovin[$t]+=" $("$jail" -q --profile "$prof" -- /box/loop "${args[@]}")"
+			ovnone[$t]+=" $("$jail" -q --profile "$prof_none" -- /box/loop "${args[@]}")"
+			ovone[$t]+=" $("$jail" -q --profile "$prof_one" -- /box/loop "${args[@]}")"
 		done
 	done
 	j_overhead="{}"
 	for t in $tests; do
 		# shellcheck disable=SC2086
-		mo=$(median ${ovout[$t]}) mi=$(median ${ovin[$t]})
-		j_overhead=$(jq -c --arg t "$t" --argjson mo "$mo" --argjson mi "$mi" \
+		mo=$(median ${ovout[$t]}) mi=$(median ${ovin[$t]}) mn=$(median ${ovnone[$t]}) m1=$(median ${ovone[$t]})
+		j_overhead=$(jq -c --arg t "$t" --argjson mo "$mo" --argjson mi "$mi" --argjson mn "$mn" --argjson m1 "$m1" \
 			--argjson n "$([ "$t" = forkexec ] && echo "$fork_n" || echo "$syscall_n")" \
 			--arg ins "${ovin[$t]# }" --arg outs "${ovout[$t]# }" \
 			'. + {($t): {iterations: $n, outside_ns: $mo, inside_ns: $mi, overhead_percent: (($mi / $mo - 1) * 100),
+			  inside_no_filter_ns: $mn, no_filter_overhead_percent: (($mn / $mo - 1) * 100),
+			  inside_one_rule_ns: $m1, one_rule_overhead_percent: (($m1 / $mo - 1) * 100),
 			  inside_all_ns: ($ins | split(" ") | map(tonumber)), outside_all_ns: ($outs | split(" ") | map(tonumber))}}' <<<"$j_overhead")
 	done
 	j_overhead=$(jq -c --argjson rep "$repeat" '. + {repetitions: $rep, profile: "default + /box (default seccomp filter)"}' <<<"$j_overhead")
@@ -458,9 +468,9 @@ if [ "$j_judge" != null ]; then
 fi
 if [ "$j_overhead" != null ]; then
 	jq -r "$defs"'
-		"in-sandbox overhead, median of \(.repetitions)      outside     inside  overhead",
+		"in-sandbox overhead, median of \(.repetitions)      outside     inside  overhead   no filter   one-rule filter",
 		(["getppid", "read", "forkexec"][] as $t | .[$t] as $x | ($t == "forkexec") as $us |
-		 "  \($t + (if $us then " (us/op)" else " (ns/op)" end) | rpad(22))\($x.outside_ns / (if $us then 1000 else 1 end) | fix(1) | lpad(12))\($x.inside_ns / (if $us then 1000 else 1 end) | fix(1) | lpad(11))\($x.overhead_percent | fix(1) | lpad(9))%")' <<<"$j_overhead"
+		 "  \($t + (if $us then " (us/op)" else " (ns/op)" end) | rpad(22))\($x.outside_ns / (if $us then 1000 else 1 end) | fix(1) | lpad(12))\($x.inside_ns / (if $us then 1000 else 1 end) | fix(1) | lpad(11))\($x.overhead_percent | fix(1) | lpad(9))%\($x.no_filter_overhead_percent | fix(1) | lpad(11))%\($x.one_rule_overhead_percent | fix(1) | lpad(17))%")' <<<"$j_overhead"
 fi
 if [ "$j_memory" != null ]; then
 	jq -r "$defs"'
