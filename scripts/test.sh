@@ -15,6 +15,8 @@ need_pkgs make:make g++:g++ /usr/bin/python3:python3 javac:openjdk-17-jdk-headle
 # Network mode user: both tools are tested. Without udev (a container),
 # /dev/net/tun may be root-only; udev's own rule makes it 0666.
 need_pkgs pasta:passt slirp4netns:slirp4netns
+# The zsh completion script is checked with zsh -n.
+need_pkgs zsh:zsh
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
 	chmod 0666 /dev/net/tun
 fi
