@@ -237,3 +237,73 @@ func TestV2FakeNamed(t *testing.T) {
 		t.Error("missing named dir: no error")
 	}
 }
+
+// TestV2FakeNest: a batch's cgroup made a parent (its limits lifted, the
+// controllers enabled for its children, a holder for the zygote), then a
+// run's cgroup below it with the run's limits.
+func TestV2FakeNest(t *testing.T) {
+	fakeV2(t, "cpu memory pids", nil)
+	spec := Spec{Memory: 64 << 20, Pids: 32, CPUs: 0.5}
+	c, err := Prepare(spec, "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := c.Paths()[0]
+	for f, v := range map[string]string{"cgroup.controllers": "cpu memory pids", "cgroup.subtree_control": ""} {
+		if err := os.WriteFile(filepath.Join(leaf, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The library made the limit files of the fake tree read-only for us
+	// (on cgroupfs the kernel sets the modes).
+	for _, f := range []string{"memory.max", "pids.max", "cpu.max"} {
+		_ = os.Chmod(filepath.Join(leaf, f), 0o644)
+	}
+	holder, err := c.Nest("zygote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"memory.max": "max", "pids.max": "max", "cpu.max": "max", "cgroup.subtree_control": "+memory +pids +cpu"} {
+		if got := readTrim(t, filepath.Join(leaf, f)); got != want {
+			t.Errorf("batch's %s = %q, want %q", f, got, want)
+		}
+	}
+	if holder.Backend() != Cgroup2 || holder.FD() < 0 || holder.Paths()[0] != filepath.Join(leaf, "zygote") {
+		t.Fatalf("holder %s %d %v", holder.Backend(), holder.FD(), holder.Paths())
+	}
+	run, err := c.Child(Spec{Memory: 32 << 20, Pids: 8}, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLeaf := filepath.Join(leaf, "jail-r1")
+	if run.Paths()[0] != runLeaf || run.FD() < 0 {
+		t.Fatalf("run cgroup %v %d", run.Paths(), run.FD())
+	}
+	for f, want := range map[string]string{"memory.max": "33554432", "pids.max": "8"} {
+		if got := readTrim(t, filepath.Join(runLeaf, f)); got != want {
+			t.Errorf("run's %s = %q, want %q", f, got, want)
+		}
+	}
+	if enf := run.Enforced(Spec{Memory: 32 << 20, Pids: 8}); enf["memory"] != "cgroup: memory.max=33554432" || enf["pids"] != "cgroup: pids.max=8" {
+		t.Errorf("run's Enforced = %q", enf)
+	}
+	for _, d := range []string{runLeaf, holder.Paths()[0], leaf} {
+		emptyDir(t, d)
+	}
+	for _, g := range []*Cgroup{run, holder, c} {
+		if err := g.Remove(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(leaf); !os.IsNotExist(err) {
+		t.Errorf("batch's cgroup still there: %v", err)
+	}
+
+	v1 := &Cgroup{backend: Cgroup1}
+	if _, err := v1.Nest("zygote"); err == nil {
+		t.Error("Nest on cgroup v1: no error")
+	}
+	if _, err := v1.Child(Spec{}, "x"); err == nil {
+		t.Error("Child on cgroup v1: no error")
+	}
+}

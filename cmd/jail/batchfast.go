@@ -7,12 +7,17 @@ package main
 // copy of the root, its tmpfs, /dev/shm, devpts and proc made afresh),
 // PID, IPC, network, cgroup and UTS namespaces. Limits and accounting stay
 // per run, here: watchdogs, output limit, report and verdict as in a
-// single run. The zygote sits in the batch's cgroup (cgroup v1), so a
+// single run. Cgroup v1: the zygote sits in the batch's cgroup, so a
 // per-run init is born in it with no migration; before each run its
-// limits are written and its counters reset (runs are sequential).
+// limits are written and its counters reset (runs are sequential). Cgroup
+// v2: the batch's cgroup is a parent (limits.Nest) with the zygote in a
+// child of its own, and each run gets a new child cgroup with the limits
+// (limits.Child), whose directory goes with the request: the per-run init
+// is born in it (clone3 with CLONE_INTO_CGROUP), its counters are the
+// run's alone (6.1 cannot reset memory.peak), and it is killed and removed
+// after the run.
 //
 // What the zygote cannot do goes through the single-run path (supervise):
-// cgroup v2 (per-run cgroups with CLONE_INTO_CGROUP are not done yet),
 // network mode user, a request with a terminal on its stdio or another
 // cgroup setting, a profile with mounts inside a tmpfs target, and
 // JAIL_BATCH_ZYGOTE=0.
@@ -57,13 +62,17 @@ import (
 const zygoteNote = "zygote: user, time and outer PID namespaces and the read-only root shared by the batch's runs; " +
 	"mount (with fresh proc, tmpfs, /dev/shm, devpts), PID, IPC, network, cgroup and UTS namespaces per run"
 
+// zygoteCgroupNote is added on cgroup v2, where each run has a cgroup.
+const zygoteCgroupNote = "; a cgroup per run (cgroup v2, born in it with CLONE_INTO_CGROUP)"
+
 // zygote is a running batch zygote.
 type zygote struct {
 	cmd      *exec.Cmd
 	ctl      int // SOCK_SEQPACKET to the zygote
 	cg       *limits.Cgroup
-	isolated bool  // command uid on a host uid of the batch's own (no cgroup)
-	dead     error // the zygote is gone: later runs take the single-run path
+	holder   *limits.Cgroup // cgroup v2: the zygote's own cgroup, a child of cg
+	isolated bool           // command uid on a host uid of the batch's own (no cgroup)
+	dead     error          // the zygote is gone: later runs take the single-run path
 }
 
 var errNoZygote = errors.New("not for the zygote")
@@ -85,11 +94,13 @@ func startZygote(b *batch) (*zygote, string) {
 	if err != nil {
 		return nil, "cgroup: " + err.Error()
 	}
-	if cg.Backend() == limits.Cgroup2 {
-		cg.Remove()
-		return nil, "cgroup v2: per-run cgroups are not done by the zygote yet"
-	}
 	z := &zygote{cg: cg, ctl: -1}
+	if cg.Backend() == limits.Cgroup2 {
+		if z.holder, err = cg.Nest("zygote"); err != nil {
+			cg.Remove()
+			return nil, "cgroup: " + err.Error()
+		}
+	}
 	if err := z.start(b.plan); err != nil {
 		z.close()
 		return nil, err.Error()
@@ -135,6 +146,9 @@ func (z *zygote) start(base *Plan) error {
 			Pdeathsig:  unix.SIGKILL,
 			Setpgid:    true,
 		},
+	}
+	if fd := z.holder.FD(); fd >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
 	byRuntime := os.Geteuid() == 0 && !plan.IDMap.Helper
 	if byRuntime {
@@ -206,6 +220,7 @@ func (z *zygote) close() {
 		}
 		z.cmd = nil
 	}
+	z.holder.Remove()
 	z.cg.Remove()
 }
 
@@ -380,16 +395,28 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		return 0, errNoZygote // the single-run path gives it a pty
 	}
 	var base limits.Usage
-	if z.cg.Backend() == limits.Cgroup1 {
-		if base, err = z.cg.Reset(limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs}, z.tasks()); err != nil {
+	cg := z.cg // the run's cgroup
+	lspec := limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs, Require: l.RequireCgroup}
+	switch z.cg.Backend() {
+	case limits.Cgroup1:
+		lspec.Require = false
+		if base, err = z.cg.Reset(lspec, z.tasks()); err != nil {
 			return exitSetup, fmt.Errorf("cgroup: %w", err)
 		}
+	case limits.Cgroup2:
+		if cg, err = z.cg.Child(lspec, sandboxID()); err != nil {
+			return exitSetup, fmt.Errorf("cgroup: %w", err)
+		}
+		defer cg.Remove()
 	}
-	rep.Enforcement = enforcement(l, z.cg)
+	rep.Enforcement = enforcement(l, cg)
 	if z.cg.Backend() == limits.None && l.Pids > 0 && z.isolated {
 		rep.Enforcement["pids"] = "rlimit (RLIMIT_NPROC on a host uid of this batch's own)"
 	}
 	rep.Enforcement["sandbox"] = zygoteNote
+	if z.holder != nil {
+		rep.Enforcement["sandbox"] += zygoteCgroupNote
+	}
 
 	var outputs []*outputPipe
 	var outTotal atomic.Uint64
@@ -407,7 +434,11 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
-	rights := unix.UnixRights(int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
+	fds := []int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())}
+	if fd := cg.FD(); z.holder != nil && fd >= 0 {
+		fds = append(fds, fd)
+	}
+	rights := unix.UnixRights(fds...)
 	err = unix.Sendmsg(z.ctl, req, rights, nil, 0)
 	for _, o := range outputs {
 		o.w.Close()
@@ -459,6 +490,11 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 			switch m.m._type {
 			case C.JAIL_ZM_INIT:
 				initP = newPidfdProc(m.fd)
+				if z.holder != nil {
+					// The zygote's CPU for the clone is not in the
+					// run's cgroup.
+					ov = &ipc.Rusage{}
+				}
 				zygOv, overhead = ov, ov
 				wd = newWatchdog(initP)
 				if z.cg.Backend() == limits.None {
@@ -480,7 +516,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 				startedAt = time.Now()
 				overhead = zygOv.Add(ov)
 				if wd != nil {
-					wd.start(l, z.cg, usec(overhead))
+					wd.start(l, cg, usec(overhead))
 				}
 			case C.JAIL_ZM_FAILED:
 				step, path, errno := cstr(m.m.step[:]), cstr(m.m.path[:]), syscall.Errno(m.m.err)
@@ -529,7 +565,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		<-o.done
 	}
 	rep.Output = outTotal.Load()
-	account(rep, z.cg, overhead, result)
+	account(rep, cg, overhead, result)
 	rep.Memory.OOMKills -= min(rep.Memory.OOMKills, base.OOMKills)
 	rep.PidsLimitHits -= min(rep.PidsLimitHits, base.PidsLimitHits)
 	killedFor := ""

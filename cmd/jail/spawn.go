@@ -99,36 +99,36 @@ func spawnCommand(spec *ExecSpec, stdio []int, sigs *commandSignals) (int, *ipc.
 	}
 	s := (*C.struct_jail_spawn)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_jail_spawn{}))))
 	frees = append(frees, unsafe.Pointer(s))
-	s.argv = carr(spec.Argv)
-	s.envp = carr(spec.Env)
-	s.cwd = cstr(spec.Cwd)
-	s.candidates = carr(candidates)
-	s.ncandidates = C.int(len(candidates))
-	s.direct = cbool(direct)
+	s.exec.argv = carr(spec.Argv)
+	s.exec.envp = carr(spec.Env)
+	s.exec.cwd = cstr(spec.Cwd)
+	s.exec.candidates = carr(candidates)
+	s.exec.ncandidates = C.int(len(candidates))
+	s.exec.direct = cbool(direct)
 	for i := range s.stdio {
 		s.stdio[i] = -1
 		if len(stdio) == 3 {
 			s.stdio[i] = C.int(stdio[i])
 		}
 	}
-	s.uid, s.gid = C.uint32_t(spec.UID), C.uint32_t(spec.GID)
-	s.setgroups = cbool(spec.Setgroups)
-	s.tty = cbool(spec.TTY)
-	s.keep_caps = C.uint64_t(keep)
+	s.exec.uid, s.exec.gid = C.uint32_t(spec.UID), C.uint32_t(spec.GID)
+	s.exec.setgroups = cbool(spec.Setgroups)
+	s.exec.tty = cbool(spec.TTY)
+	s.exec.keep_caps = C.uint64_t(keep)
 	if n := len(spec.Rlimits); n > 0 {
 		rl := (*C.struct_jail_rlimit)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.struct_jail_rlimit{}))))
 		frees = append(frees, unsafe.Pointer(rl))
 		rls := unsafe.Slice(rl, n)
 		for i, r := range spec.Rlimits {
-			rls[i].resource = C.int(r.Resource)
+			rls[i].resource = C.uint32_t(r.Resource)
 			rls[i].cur, rls[i].max = C.uint64_t(r.Cur), C.uint64_t(r.Max)
 		}
-		s.rlimits, s.nrlimits = rl, C.int(n)
+		s.exec.rlimits, s.exec.nrlimits = rl, C.int(n)
 	}
 	if len(spec.Seccomp) > 0 {
 		p := C.CBytes(spec.Seccomp) // malloc: aligned for struct sock_filter
 		frees = append(frees, p)
-		s.bpf, s.bpf_len = p, C.int(len(spec.Seccomp)/8)
+		s.exec.bpf, s.exec.bpf_len = p, C.int(len(spec.Seccomp)/8)
 	}
 	s.parent = C.int(os.Getpid())
 

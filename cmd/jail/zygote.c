@@ -10,25 +10,24 @@
  *
  * Per request the zygote clones a per-run init with new mount (a copy of
  * the finished root), PID, IPC, network, cgroup and UTS namespaces, sends
- * its pidfd to stage 0, and waits for it. The per-run init (PID 1 of its
- * PID namespace):
+ * its pidfd to stage 0, and waits for it. On cgroup v2 the request brings
+ * the run's own cgroup: the init is born in it (clone3 with
+ * CLONE_INTO_CGROUP) and makes its cgroup namespace itself, once there.
+ * The per-run init (PID 1 of its PID namespace):
  *   - replaces every mount a run could write or that shows per-run state
  *     (the copies share their superblocks with the template): a new proc
  *     with jail's masks, a new tmpfs on each tmpfs target, a new /dev/shm
  *     and devpts instance; each new mount is made detached (fsmount), the
  *     template's is detached, then the new one moved in;
  *   - brings lo up in its new network namespace;
- *   - forks the command, which drops privileges in stage 3's order
- *     (exec.go) and execs; a close-on-exec pipe carries a failure back;
+ *   - forks the command, which drops privileges and execs as a single
+ *     run's does (execcmd.c); a close-on-exec pipe carries a failure back;
  *   - reaps every process until the command ends, kills the rest, and
  *     reports the command's status and usage to stage 0, then exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -54,9 +53,6 @@
 #endif
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -86,14 +82,21 @@
 #define Z_MOUNT_ATTR_NODEV 0x4
 #define Z_MOUNT_ATTR_NOEXEC 0x8
 
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define Z_CLONE_INTO_CGROUP 0x200000000ULL
+
+struct z_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
 struct z_mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
 
 /* Exit codes, as in stage0.go. */
 #define EXIT_SETUP 125
-#define EXIT_NOTEXEC 126
-#define EXIT_NOTFOUND 127
 
 /* The request being served: parsed in the zygote, read by its children
  * (fork copies it). Static: nothing is allocated. */
@@ -102,7 +105,7 @@ static char *req_argv[JAIL_ZMAX_STRS + 1];
 static char *req_env[JAIL_ZMAX_STRS + 1];
 static const char *req_cwd;
 static struct jail_zreq req;
-static const struct jail_zrlim *req_rlim;
+static const struct jail_rlimit *req_rlim;
 static const unsigned char *req_filter;
 
 /* ---- small helpers, async-signal-safe ---- */
@@ -180,10 +183,10 @@ static int parse_request(size_t n)
 	    req.seccomp_len / 8 > 65535)
 		return -1;
 	size_t off = sizeof req;
-	if (n - off < (size_t)req.nrlim * sizeof(struct jail_zrlim))
+	if (n - off < (size_t)req.nrlim * sizeof(struct jail_rlimit))
 		return -1;
-	req_rlim = (const struct jail_zrlim *)(req_buf + off);
-	off += (size_t)req.nrlim * sizeof(struct jail_zrlim);
+	req_rlim = (const struct jail_rlimit *)(req_buf + off);
+	off += (size_t)req.nrlim * sizeof(struct jail_rlimit);
 	if (n - off < req.seccomp_len)
 		return -1;
 	req_filter = req_buf + off;
@@ -380,7 +383,7 @@ static int loopback_up(void)
 	return 0;
 }
 
-/* ---- the command: stage 3's sequence ---- */
+/* ---- the command: execcmd.c's sequence ---- */
 
 /* What the command's child writes to the init before execve: its own
  * usage, then (only on failure) a failure record. */
@@ -392,161 +395,107 @@ struct shim_report {
 	char path[208];
 };
 
-static char found_path[4096];
-
-static int join_path(char *dst, size_t size, const char *dir, size_t dlen, const char *name)
+/* step_name words a failed step as stage 0 expects it (batchfast.go). */
+static const char *step_name(int step)
 {
-	size_t nlen = z_strlen(name);
-	if (dlen == 0) {
-		dir = ".";
-		dlen = 1;
+	switch (step) {
+	case JAIL_STEP_SETSID:
+		return "setsid";
+	case JAIL_STEP_SETCTTY:
+		return "ioctl(TIOCSCTTY)";
+	case JAIL_STEP_RLIMIT:
+		return "setrlimit";
+	case JAIL_STEP_SETGROUPS:
+		return "setgroups";
+	case JAIL_STEP_SETRESGID:
+		return "setresgid";
+	case JAIL_STEP_CAPBSET_DROP:
+		return "prctl(PR_CAPBSET_DROP)";
+	case JAIL_STEP_AMBIENT_CLEAR:
+		return "prctl(PR_CAP_AMBIENT_CLEAR_ALL)";
+	case JAIL_STEP_KEEPCAPS:
+		return "prctl(PR_SET_KEEPCAPS)";
+	case JAIL_STEP_SETRESUID:
+		return "setresuid";
+	case JAIL_STEP_CAPSET:
+		return "capset";
+	case JAIL_STEP_AMBIENT_RAISE:
+		return "prctl(PR_CAP_AMBIENT_RAISE)";
+	case JAIL_STEP_CHDIR:
+		return "chdir";
+	case JAIL_STEP_NO_NEW_PRIVS:
+		return "prctl(PR_SET_NO_NEW_PRIVS)";
+	case JAIL_STEP_NOT_EXECUTABLE:
+		return "exec";
+	case JAIL_STEP_NOT_FOUND:
+		return "exec (command not found)";
+	case JAIL_STEP_CLOSE_RANGE:
+		return "close_range";
+	case JAIL_STEP_BEFORE_EXEC:
+		return "write";
+	case JAIL_STEP_SIGMASK:
+		return "sigprocmask";
+	case JAIL_STEP_SECCOMP:
+		return "seccomp";
+	case JAIL_STEP_EXECVE:
+		return "execve";
 	}
-	if (dlen + 1 + nlen + 1 > size)
-		return -1;
-	memcpy(dst, dir, dlen);
-	dst[dlen] = '/';
-	memcpy(dst + dlen + 1, name, nlen + 1);
-	return 0;
+	return "exec";
 }
 
-/* look_path finds the command as exec.go's lookPath does: a name with a
- * slash as it is; else the first executable file on PATH, and a file that
- * exists but may not be executed makes 126 rather than 127. */
-static const char *look_path(const char *name, int *code)
+/* shim_fail sends the failure record through the pipe (ctx) and exits. */
+static void shim_fail(void *ctx, int step, int arg, const char *path, int code) __attribute__((noreturn));
+static void shim_fail(void *ctx, int step, int arg, const char *path, int code)
 {
-	for (const char *p = name; *p; p++)
-		if (*p == '/')
-			return name;
-	const char *path = "";
-	for (char **e = req_env; *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			path = *e + 5;
-	static char denied[4096];
-	denied[0] = 0;
-	const char *p = path;
-	for (;;) {
-		const char *end = p;
-		while (*end && *end != ':')
-			end++;
-		if (join_path(found_path, sizeof found_path, p, (size_t)(end - p), name) == 0) {
-			struct stat st;
-			if (stat(found_path, &st) == 0 && !S_ISDIR(st.st_mode)) {
-				if ((st.st_mode & 0111) && access(found_path, X_OK) == 0)
-					return found_path;
-				if (!denied[0])
-					z_strlcpy(denied, found_path, sizeof denied);
-			}
-		}
-		if (!*end)
-			break;
-		p = end + 1;
-	}
-	if (denied[0]) {
-		*code = EXIT_NOTEXEC;
-		errno = EACCES;
-		z_fail("exec", denied);
-		return NULL;
-	}
-	*code = EXIT_NOTFOUND;
-	errno = ENOENT;
-	z_fail("exec (command not found)", name);
-	return NULL;
-}
-
-static void shim_fail(int pipefd, int code, const char *step, const char *path, int err)
-{
+	(void)arg;
 	struct shim_report r;
 	memset(&r, 0, sizeof r);
 	r.kind = 1;
 	r.code = code;
-	r.err = err;
-	z_strlcpy(r.step, step, sizeof r.step);
+	r.err = errno;
+	z_strlcpy(r.step, step_name(step), sizeof r.step);
 	z_strlcpy(r.path, path, sizeof r.path);
-	ssize_t n = write(pipefd, &r, sizeof r);
+	ssize_t n = write((int)(intptr_t)ctx, &r, sizeof r);
 	(void)n;
 	_exit(code);
 }
 
-#define SHIM_FAIL(step, path) shim_fail(pipefd, EXIT_SETUP, step, path, errno)
-
-static void run_command(int pipefd) __attribute__((noreturn));
-static void run_command(int pipefd)
+/* report_usage sends the shim's own usage, so that the command's is
+ * RUSAGE_CHILDREN less it. */
+static int report_usage(void *ctx)
 {
-	if (setsid() < 0)
-		SHIM_FAIL("setsid", "");
-	for (uint32_t i = 0; i < req.nrlim; i++) {
-		struct rlimit rl = {.rlim_cur = req_rlim[i].cur, .rlim_max = req_rlim[i].max};
-		if (setrlimit((int)req_rlim[i].resource, &rl) < 0)
-			SHIM_FAIL("setrlimit", "");
-	}
-	if (req.setgroups && syscall(SYS_setgroups, 0, NULL) < 0)
-		SHIM_FAIL("setgroups", "");
-	if (syscall(SYS_setresgid, req.gid, req.gid, req.gid) < 0)
-		SHIM_FAIL("setresgid", "");
-	for (int c = 0;; c++) {
-		if (c < 64 && (req.keep_caps >> c) & 1)
-			continue;
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
-			if (errno == EINVAL && c > 0)
-				break;
-			SHIM_FAIL("prctl(PR_CAPBSET_DROP)", "");
-		}
-	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-		SHIM_FAIL("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", "");
-	if (req.keep_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-		SHIM_FAIL("prctl(PR_SET_KEEPCAPS)", "");
-	if (syscall(SYS_setresuid, req.uid, req.uid, req.uid) < 0)
-		SHIM_FAIL("setresuid", "");
-	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-	struct __user_cap_data_struct data[2];
-	memset(data, 0, sizeof data);
-	for (int c = 0; c < 64; c++) {
-		if (!((req.keep_caps >> c) & 1))
-			continue;
-		uint32_t bit = 1u << (c % 32);
-		data[c / 32].permitted |= bit;
-		data[c / 32].effective |= bit;
-		data[c / 32].inheritable |= bit;
-	}
-	if (syscall(SYS_capset, &hdr, data) < 0)
-		SHIM_FAIL("capset", "");
-	for (int c = 0; c < 64; c++)
-		if ((req.keep_caps >> c) & 1 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
-			SHIM_FAIL("prctl(PR_CAP_AMBIENT_RAISE)", "");
-	/* With the command's own rights. */
-	if (chdir(req_cwd) < 0)
-		SHIM_FAIL("chdir", req_cwd);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		SHIM_FAIL("prctl(PR_SET_NO_NEW_PRIVS)", "");
-	int code = 0;
-	const char *path = look_path(req_argv[0], &code);
-	if (!path)
-		shim_fail(pipefd, code, fail_step, fail_path, errno);
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		SHIM_FAIL("close_range", "");
-	umask(022);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	struct shim_report r;
 	memset(&r, 0, sizeof r);
 	r.user_usec = tv_usec(ru.ru_utime);
 	r.sys_usec = tv_usec(ru.ru_stime);
-	if (write(pipefd, &r, sizeof r) != sizeof r)
-		SHIM_FAIL("write", "");
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (req.seccomp_len > 0) {
-		struct sock_fprog prog = {.len = (unsigned short)(req.seccomp_len / 8),
-					  .filter = (struct sock_filter *)req_filter};
-		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-			SHIM_FAIL("seccomp", "");
-	}
-	execve(path, req_argv, req_env);
-	int err = errno;
-	shim_fail(pipefd, err == ENOENT ? EXIT_NOTFOUND : EXIT_NOTEXEC, "execve", path, err);
-	_exit(EXIT_NOTEXEC);
+	if (write((int)(intptr_t)ctx, &r, sizeof r) != sizeof r)
+		return -1;
+	return 0;
+}
+
+static void run_command(int pipefd) __attribute__((noreturn));
+static void run_command(int pipefd)
+{
+	struct jail_exec e = {
+		.argv = req_argv,
+		.envp = req_env,
+		.cwd = req_cwd,
+		.direct = strchr(req_argv[0], '/') != NULL,
+		.uid = req.uid,
+		.gid = req.gid,
+		.setgroups = (int)req.setgroups,
+		.keep_caps = req.keep_caps,
+		.rlimits = req_rlim,
+		.nrlimits = (int)req.nrlim,
+		.bpf = req_filter,
+		.bpf_len = (int)(req.seccomp_len / 8),
+		.fail = shim_fail,
+		.before_exec = report_usage,
+		.ctx = (void *)(intptr_t)pipefd,
+	};
+	jail_exec_command(&e);
 }
 
 /* ---- the per-run init ---- */
@@ -570,8 +519,8 @@ static void reset_signals(void)
 			sigaction(s, &sa, NULL);
 }
 
-static void init_main(const struct jail_zconfig *cfg, int fds[3]) __attribute__((noreturn));
-static void init_main(const struct jail_zconfig *cfg, int fds[3])
+static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup) __attribute__((noreturn));
+static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup)
 {
 	int ctl = cfg->ctl;
 	/* Signals stay blocked in the init: as PID 1 with default actions it
@@ -593,6 +542,12 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3])
 	}
 	/* Nothing of the zygote's but the socket to stage 0. */
 	syscall(SYS_close_range, 4, ~0U, 0);
+	/* In a cgroup of the run's own (v2): the cgroup namespace, rooted
+	 * there, for the init and the command. */
+	if (own_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
+		send_failure(ctl, EXIT_SETUP, "unshare(CLONE_NEWCGROUP)", "", errno);
+		_exit(EXIT_SETUP);
+	}
 	if (fresh_mounts(cfg) < 0) {
 		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
 		_exit(EXIT_SETUP);
@@ -710,11 +665,14 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3])
 
 /* ---- the zygote ---- */
 
-static int recv_request(int ctl, int fds[3])
+/* recv_request reads a request with the command's stdio in fds[0..2] and,
+ * on cgroup v2, the run's cgroup directory in *cgfd (else -1). */
+static int recv_request(int ctl, int fds[3], int *cgfd)
 {
 	struct iovec iov = {.iov_base = req_buf, .iov_len = sizeof req_buf};
+	int got_fds[4];
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
@@ -732,17 +690,20 @@ static int recv_request(int ctl, int fds[3])
 		for (int i = 0; i < k; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-			if (got < 3)
-				fds[got++] = fd;
+			if (got < 4)
+				got_fds[got++] = fd;
 			else
 				close(fd);
 		}
 	}
-	if (got != 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0) {
+	if (got < 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0) {
 		for (int i = 0; i < got; i++)
-			close(fds[i]);
+			close(got_fds[i]);
 		return -1;
 	}
+	for (int i = 0; i < 3; i++)
+		fds[i] = got_fds[i];
+	*cgfd = got == 4 ? got_fds[3] : -1;
 	return 0;
 }
 
@@ -753,9 +714,9 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 	if (cfg->newnet)
 		flags |= CLONE_NEWNET;
 	for (;;) {
-		int fds[3];
+		int fds[3], cgfd = -1;
 		struct rusage before, after;
-		int r = recv_request(ctl, fds);
+		int r = recv_request(ctl, fds, &cgfd);
 		if (r == -2)
 			_exit(0);
 		getrusage(RUSAGE_THREAD, &before);
@@ -773,13 +734,29 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		int pidfd = -1;
-		pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, &pidfd, 0, 0);
+		pid_t pid;
+		if (cgfd >= 0) {
+			/* cgroup v2: born in the run's cgroup. Its cgroup namespace
+			 * is made by the init itself once there (a namespace made
+			 * by this clone would be rooted at the zygote's cgroup). */
+			struct z_clone_args ca;
+			memset(&ca, 0, sizeof ca);
+			ca.flags = (flags & ~(unsigned long)(CLONE_NEWCGROUP | CSIGNAL)) | Z_CLONE_INTO_CGROUP;
+			ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+			ca.exit_signal = SIGCHLD;
+			ca.cgroup = (uint64_t)cgfd;
+			pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+		} else {
+			pid = (pid_t)syscall(SYS_clone, flags, 0, &pidfd, 0, 0);
+		}
 		if (pid == 0)
-			init_main(cfg, fds);
+			init_main(cfg, fds, cgfd >= 0);
 		int err = errno;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		for (int i = 0; i < 3; i++)
 			close(fds[i]);
+		if (cgfd >= 0)
+			close(cgfd);
 		getrusage(RUSAGE_THREAD, &after);
 		memset(&m, 0, sizeof m);
 		if (pid < 0) {

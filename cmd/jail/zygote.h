@@ -5,9 +5,13 @@
 
 #include <stdint.h>
 
+#include "execcmd.h"
+
 /* A request, stage 0 -> zygote, one SOCK_SEQPACKET packet with the
- * command's stdin, stdout and stderr as SCM_RIGHTS. Layout: this header,
- * nrlim struct jail_zrlim, seccomp_len bytes of classic BPF, then cwd,
+ * command's stdin, stdout and stderr as SCM_RIGHTS, and on cgroup v2 a
+ * fourth descriptor: the run's cgroup directory, which the per-run init is
+ * born in (clone3 with CLONE_INTO_CGROUP). Layout: this header,
+ * nrlim struct jail_rlimit (execcmd.h), seccomp_len bytes of classic BPF, then cwd,
  * argv[0..nargv) and env[0..nenv) as NUL-terminated strings. */
 #define JAIL_ZREQ_MAGIC 0x7a796731u
 #define JAIL_ZREQ_MAX (256 * 1024)
@@ -24,10 +28,6 @@ struct jail_zreq {
 	uint64_t keep_caps;   /* capability bits the command keeps */
 };
 
-struct jail_zrlim {
-	uint32_t resource, pad;
-	uint64_t cur, max;
-};
 
 /* Messages, zygote or per-run init -> stage 0: one packet each. */
 enum {

@@ -8,17 +8,18 @@ import (
 	"testing"
 )
 
-// zygoteOrSkip fails unless the batch's answers came from the zygote; on a
-// host whose cgroup is v2 the zygote is not used yet (batchfast.go).
+// zygoteOrSkip fails unless the batch's answers came from the zygote (on
+// cgroup v2 too: a cgroup per run).
 func zygoteOrSkip(t *testing.T, answers []map[string]any) {
 	t.Helper()
 	for _, a := range answers {
 		enf, _ := a["enforcement"].(map[string]any)
-		if enf["backend"] == "cgroup2" {
-			t.Skip("cgroup v2: batch runs take the single-run path")
-		}
-		if s, _ := enf["sandbox"].(string); !strings.HasPrefix(s, "zygote") {
+		s, _ := enf["sandbox"].(string)
+		if !strings.HasPrefix(s, "zygote") {
 			t.Fatalf("answer %v did not come from the zygote", a)
+		}
+		if v2 := enf["backend"] == "cgroup2"; v2 != strings.HasSuffix(s, zygoteCgroupNote) {
+			t.Fatalf("answer %v: a cgroup per run is said on cgroup v2 only", a)
 		}
 	}
 }

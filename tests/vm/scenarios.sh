@@ -326,6 +326,69 @@ sc_timens() {
 }
 
 # A check that fails on purpose: proves that a failure reaches vm-test.sh.
+# 9. batch: jail batch's zygote on cgroup v2 (a cgroup per run, born in it
+# with CLONE_INTO_CGROUP): a memory bomb ends ML, the next run is OK with a
+# peak of its own (6.1 has no memory.peak reset: a fresh cgroup), a CPU
+# spinner ends TO on cpu-time; every report says the zygote served it; the
+# runs' cgroups are gone afterwards.
+sc_batch() {
+	q=$W/batch.req
+	{
+		printf '{"id":"bomb","argv":["%s/membomb"],"limits":{"memory":"256MiB"},"report":"%s/b1.json"}\n' "$P" "$W"
+		printf '{"id":"ok","argv":["sh","-c","echo hi"],"limits":{"memory":"256MiB"},"stdout":"%s/b2.out","report":"%s/b2.json"}\n' "$W" "$W"
+		printf '{"id":"spin","argv":["%s/cpuspin"],"limits":{"cpu-time":"1s"},"report":"%s/b3.json"}\n' "$P" "$W"
+		printf '{"id":"cgns","argv":["cat","/proc/self/cgroup"],"stdout":"%s/b4.out","report":"%s/b4.json"}\n' "$W" "$W"
+		printf '{"id":"fork","argv":["%s/forkbomb"],"limits":{"pids":"64","wall-time":"5s"},"report":"%s/b5.json"}\n' "$P" "$W"
+	} >"$q"
+	t0=$(now)
+	timeout -s KILL 180 "$JAIL" batch <"$q" >"$W/batch.out" 2>"$W/batch.err"
+	RC=$?
+	T=$(elapsed "$t0" "$(now)")
+	check batch.exit "$(said batch); answers: $(head -c 300 "$W/batch.out")" [ "$RC" = 0 ]
+	for i in 1 2 3 4 5; do
+		if grep -q '"sandbox": *"zygote:.*a cgroup per run' "$W/b$i.json" 2>/dev/null; then
+			pass batch.zygote$i
+		else
+			fail batch.zygote$i "report $i does not say the zygote served it with a cgroup per run; $(rsum "$W/b$i.json"); stderr: $(head -c 200 "$W/batch.err")"
+		fi
+	done
+	r=$W/b1.json
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit) ook=$(jsub "$r" memory oom_kills)
+	if [ "$st" = ML ] && [ "$lim" = memory ] && num_ok "$ook" 'v >= 1'; then
+		pass batch.membomb
+	else
+		fail batch.membomb "want status ML, limit memory, oom_kills>=1; got status '$st' limit '$lim' oom_kills '$ook'; $(rsum "$r")"
+	fi
+	r=$W/b2.json
+	st=$(jstr "$r" status) peak=$(jsub "$r" memory peak) ook=$(jsub "$r" memory oom_kills)
+	if [ "$st" = OK ] && [ "$(cat "$W/b2.out" 2>/dev/null)" = hi ] && num_ok "$peak" 'v > 0 && v < 64 * 1048576' && [ "$ook" = 0 ]; then
+		pass batch.fresh
+	else
+		fail batch.fresh "want status OK, output hi, 0<memory.peak<64MiB, oom_kills 0; got status '$st' peak '$peak' oom_kills '$ook' output '$(head -c 50 "$W/b2.out" 2>/dev/null)'; $(rsum "$r")"
+	fi
+	r=$W/b3.json
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit) cpu=$(jsub "$r" time cpu)
+	hi=1.1
+	grep -q 'vmtest.tcg=1' /proc/cmdline && hi=1.3
+	if [ "$st" = TO ] && [ "$lim" = cpu-time ] && num_ok "$cpu" "v >= 0.9 && v <= $hi"; then
+		pass batch.cpuspin
+	else
+		fail batch.cpuspin "want status TO, limit cpu-time, 0.9<=time.cpu<=$hi; got status '$st' limit '$lim' time.cpu '$cpu'; $(rsum "$r")"
+	fi
+	echo "vmtest: batch: memory.peak of the bomb $(jsub "$W/b1.json" memory peak), of the next run $(jsub "$W/b2.json" memory peak)"
+	check batch.cgroupns "/proc/self/cgroup inside: $(tr '\n' ';' <"$W/b4.out" 2>/dev/null); $(rsum "$W/b4.json")" \
+		grep -qx '0::/' "$W/b4.out"
+	r=$W/b5.json
+	st=$(jstr "$r" status) lim=$(jstr "$r" limit)
+	if [ "$lim" = pids ] || { { [ "$st" = RE ] || [ "$st" = TO ]; } && report "$r" | grep -q '"pids"'; }; then
+		pass batch.forkbomb
+	else
+		fail batch.forkbomb "want limit pids (or status RE/TO with pids noted); got status '$st' limit '$lim'; $(rsum "$r")"
+	fi
+	left=$(find "$CG" -mindepth 1 -maxdepth 2 -type d -name 'jail-*' 2>/dev/null)
+	check batch.cleanup "cgroups left after the batch: $(echo $left | cut -c1-200)" [ -z "$left" ]
+}
+
 sc_injected() {
 	fail injected "deliberate failure (vmtest.fail=1)"
 }
@@ -334,7 +397,7 @@ sc_injected() {
 echo "vmtest: scenarios as $(id), jail: $(command -v "$JAIL"), JAIL_CGROUP=$CG"
 echo "vmtest: own cgroup: $(cat /proc/self/cgroup)"
 
-all="delegation smoke membomb forkbomb cpuspin sleeper flood accounting timens cleanup"
+all="delegation smoke membomb forkbomb cpuspin sleeper flood accounting timens batch cleanup"
 [ "$VMTEST_INJECT_FAIL" = 1 ] && all="$all injected"
 for s in $all; do
 	if [ -n "$VMTEST_ONLY" ] && [ "$s" != injected ]; then
