@@ -117,6 +117,12 @@ func dangerousRules() []Rule {
 			Args: []Arg{{Index: 0, Op: "masked_eq", Mask: 0xffffffff, Value: 1}}},
 		{Syscalls: []string{"pidfd_send_signal"}, Action: Errno, Errno: "EPERM",
 			Args: []Arg{{Index: 2, Op: "ne", Value: 0}}},
+		// F_SETSIG picks the signal of a descriptor's I/O notifications;
+		// with F_SETOWN 1 the init would get, say, SIGSEGV with a fault's
+		// si_code, which the Go runtime there cannot tell from its own
+		// fault. The command is an int: the low 32 bits.
+		{Syscalls: []string{"fcntl", "fcntl64"}, Action: Errno, Errno: "EPERM",
+			Args: []Arg{{Index: 1, Op: "masked_eq", Mask: 0xffffffff, Value: unix.F_SETSIG}}},
 	}
 	// clone(2) creating a namespace: one rule per flag, since a rule can
 	// compare an argument only once and rules for one syscall are ORed.
@@ -156,7 +162,7 @@ func judgeRules() []Rule {
 			"open", "openat", "openat2", "creat", "close", "close_range", "lseek", "_llseek",
 			"stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "fstatat64", "stat64", "fstat64", "lstat64",
 			"access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd", "chdir", "fchdir",
-			"getdents", "getdents64", "dup", "dup2", "dup3", "fcntl", "fcntl64", "flock", "pipe", "pipe2",
+			"getdents", "getdents64", "dup", "dup2", "dup3", "flock", "pipe", "pipe2",
 			"fsync", "fdatasync", "ftruncate", "truncate", "fallocate", "fadvise64", "sendfile", "copy_file_range",
 			"mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2",
 			"fchmod", "chmod", "fchmodat", "umask", "utimensat", "getxattr", "lgetxattr", "fgetxattr"),
@@ -187,6 +193,16 @@ func judgeRules() []Rule {
 		// No networking at all, not even local sockets.
 		deny("socket", "socketpair"),
 	)
+	// fcntl: the commands programs use on their own descriptors; not the
+	// ones that aim signals elsewhere (F_SETOWN, F_SETOWN_EX, F_SETSIG),
+	// nor leases and directory notifications.
+	for _, cmd := range []uint64{unix.F_DUPFD, unix.F_GETFD, unix.F_SETFD, unix.F_GETFL, unix.F_SETFL,
+		unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, 12, 13, 14, /* F_GETLK64, F_SETLK64, F_SETLKW64 of i386 */
+		unix.F_GETOWN, unix.F_GETSIG, unix.F_GETOWN_EX, unix.F_OFD_GETLK, unix.F_OFD_SETLK, unix.F_OFD_SETLKW,
+		unix.F_DUPFD_CLOEXEC, unix.F_SETPIPE_SZ, unix.F_GETPIPE_SZ, unix.F_ADD_SEALS, unix.F_GET_SEALS} {
+		rules = append(rules, Rule{Syscalls: []string{"fcntl", "fcntl64"}, Action: Allow,
+			Args: []Arg{{Index: 1, Op: "masked_eq", Mask: 0xffffffff, Value: cmd}}})
+	}
 	// Terminal queries that libc, Python and the JVM make on stdio.
 	// FIONREAD, FIONBIO, FIOCLEX and FIONCLEX have the same numbers on x86,
 	// arm and riscv (asm-generic/ioctls.h); x/sys/unix does not name them.

@@ -164,6 +164,25 @@ var attackRoles = map[string]func(args []string) int{
 	},
 	"true": func(args []string) int { return 0 },
 
+	// fsetsig-init: aim a pipe's I/O signal at PID 1 as SIGSEGV (F_SETOWN,
+	// F_SETSIG, O_ASYNC), trigger it, and print what each step returned.
+	"fsetsig-init": func(args []string) int {
+		var p [2]int
+		if err := unix.Pipe(p[:]); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		_, e1 := unix.FcntlInt(uintptr(p[0]), unix.F_SETOWN, 1)
+		_, e2 := unix.FcntlInt(uintptr(p[0]), unix.F_SETSIG, int(unix.SIGSEGV))
+		if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_SETFL, unix.O_ASYNC|unix.O_NONBLOCK); err == nil {
+			_, _ = unix.Write(p[1], []byte("x"))
+		}
+		fmt.Printf("setown %s setsig %s\n", errName(e1), errName(e2))
+		time.Sleep(200 * time.Millisecond)
+		fmt.Println("alive")
+		return 0
+	},
+
 	// sigqueue-init: queue SIGSEGV to PID 1, with sigqueue and with a
 	// pidfd, and print what each returned.
 	"sigqueue-init": func(args []string) int {
@@ -1046,14 +1065,21 @@ func TestAttackDaemon(t *testing.T) {
 	}
 }
 
-// TestQueuedSignalToInit: a queued SIGSEGV to PID 1 (which the Go runtime
-// would take for a fault of its own) is refused by both seccomp bases, and
-// the run ends with the command's own verdict.
-func TestQueuedSignalToInit(t *testing.T) {
+// TestFaultSignalsToInit: a SIGSEGV that looks like a fault (queued with
+// sigqueue or a pidfd, or sent by the kernel for I/O after F_SETSIG), which
+// the init's Go runtime would take for its own and die of, cannot reach
+// PID 1 under either seccomp base, and the run ends with the command's
+// own verdict.
+func TestFaultSignalsToInit(t *testing.T) {
 	requireSandbox(t)
-	for _, base := range []string{"default", "judge"} {
+	for _, tc := range []struct{ base, role, want string }{
+		{"default", "sigqueue-init", "sigqueue EPERM pidfd EPERM\nalive\n"},
+		{"judge", "sigqueue-init", "sigqueue EPERM pidfd ENOSYS\nalive\n"}, // pidfd_open is not on the judge's list
+		{"default", "fsetsig-init", "setown ok setsig EPERM\nalive\n"},
+		{"judge", "fsetsig-init", "setown ENOSYS setsig EPERM\nalive\n"},
+	} {
 		profile := helperProfile(t, "")
-		if base == "judge" {
+		if tc.base == "judge" {
 			b, err := os.ReadFile(profile)
 			if err != nil {
 				t.Fatal(err)
@@ -1062,13 +1088,9 @@ func TestQueuedSignalToInit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r := jail(t, "--profile", profile, "--", "/jailtest", "__role", "sigqueue-init")
-		want := "sigqueue EPERM pidfd EPERM\nalive\n"
-		if base == "judge" {
-			want = "sigqueue EPERM pidfd ENOSYS\nalive\n" // pidfd_open is not on the judge's list
-		}
-		if r.code != 0 || r.stdout != want {
-			t.Errorf("%s: exit %d, stdout %q, want %q (stderr %s)", base, r.code, r.stdout, want, r.stderr)
+		r := jail(t, "--profile", profile, "--", "/jailtest", "__role", tc.role)
+		if r.code != 0 || r.stdout != tc.want {
+			t.Errorf("%s %s: exit %d, stdout %q, want %q (stderr %s)", tc.base, tc.role, r.code, r.stdout, tc.want, r.stderr)
 		}
 	}
 }
