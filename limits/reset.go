@@ -12,9 +12,13 @@ import (
 // the kernel lets us reset (cpuacct.usage, memory.max_usage_in_bytes,
 // memory.failcnt). It returns the counters that cannot be reset (the OOM
 // kill count, pids.events max): the caller reports the run's usage less
-// that baseline. extraPids is added to pids.max for the processes of jail
-// that stay in the cgroup between runs. Reset is for Cgroup1 only.
-func (c *Cgroup) Reset(spec Spec, extraPids uint64) (Usage, error) {
+// that baseline. Its MemoryPeak is the usage right after the reset
+// (max_usage_in_bytes restarts from the usage, not from 0: jail's processes
+// that stay and pages cached by earlier runs), for the caller to subtract
+// from the run's peak. extraPids is added to pids.max (which stays at least
+// 1): the tasks of jail in the cgroup, less what the caller charges the run
+// for them. Reset is for Cgroup1 only.
+func (c *Cgroup) Reset(spec Spec, extraPids int64) (Usage, error) {
 	if c == nil || c.backend != Cgroup1 {
 		return Usage{}, fmt.Errorf("limits: Reset needs a cgroup v1 sandbox, not %s", c.Backend())
 	}
@@ -67,7 +71,7 @@ func (c *Cgroup) Reset(spec Spec, extraPids uint64) (Usage, error) {
 	if d, ok := c.dirs["pids"]; ok {
 		v := "max"
 		if spec.Pids > 0 {
-			v = strconv.FormatUint(spec.Pids+extraPids, 10)
+			v = strconv.FormatInt(max(int64(spec.Pids)+extraPids, 1), 10)
 			c.applied["pids"] = "cgroup: pids.max=" + strconv.FormatUint(spec.Pids, 10)
 		}
 		if err := writeFile(filepath.Join(d, "pids.max"), v); err != nil {
@@ -92,5 +96,14 @@ func (c *Cgroup) Reset(spec Spec, extraPids uint64) (Usage, error) {
 			return Usage{}, err
 		}
 	}
-	return c.usageV1()
+	u, err := c.usageV1()
+	if err != nil {
+		return u, err
+	}
+	if d, ok := c.dirs["memory"]; ok {
+		if u.MemoryPeak, err = readUint(filepath.Join(d, "memory.usage_in_bytes")); err != nil {
+			return u, err
+		}
+	}
+	return u, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -261,4 +262,56 @@ func TestV1Stale(t *testing.T) {
 	if _, err := Prepare(Spec{CgroupDir: dir}, id); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second Prepare: %v", err)
 	}
+}
+
+// TestV1Reset: Reset's baseline peak is the usage right after the reset
+// (pages a run left cached stay charged: max_usage_in_bytes restarts from
+// them), and pids.max is the run's limit plus extraPids, at least 1.
+func TestV1Reset(t *testing.T) {
+	dir := setupV1(t)
+	spec := Spec{CgroupDir: dir, Memory: 256 << 20, Pids: 8}
+	c, err := Prepare(spec, fmt.Sprintf("reset%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Remove()
+	f := filepath.Join(t.TempDir(), "cached")
+	cmd := exec.Command("sh", "-c", `read x; head -c 41943040 /dev/zero > "$1"; echo done; read y`, "sh", f)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := startGated(t, c, cmd)
+	if _, err := io.ReadFull(out, make([]byte, 5)); err != nil {
+		t.Fatal(err)
+	}
+	var mem, pids string
+	for _, d := range c.Paths() {
+		switch {
+		case strings.Contains(d, "/memory/"):
+			mem = d
+		case strings.Contains(d, "/pids/"):
+			pids = d
+		}
+	}
+	base, err := c.Reset(Spec{Memory: 256 << 20, Pids: 8}, -2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, _ := readUint(filepath.Join(mem, "memory.usage_in_bytes"))
+	peak, _ := readUint(filepath.Join(mem, "memory.max_usage_in_bytes"))
+	t.Logf("baseline %d, usage %d, max_usage %d", base.MemoryPeak, usage, peak)
+	if base.MemoryPeak < 32<<20 || base.MemoryPeak > peak {
+		t.Errorf("baseline %d: want the cached 40 MiB, at most max_usage_in_bytes %d", base.MemoryPeak, peak)
+	}
+	if b, _ := os.ReadFile(filepath.Join(pids, "pids.max")); strings.TrimSpace(string(b)) != "6" {
+		t.Errorf("pids.max %q, want 6", b)
+	}
+	if _, err := c.Reset(Spec{Pids: 2}, -5); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(pids, "pids.max")); strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("pids.max %q, want 1", b)
+	}
+	checkGone(t, c, cmd.Process.Pid, done)
 }

@@ -89,9 +89,14 @@ func batchMain(args []string, in io.Reader, out, stderr io.Writer) int {
 	}
 
 	var why string
-	if b.fast, why = startZygote(b); b.fast != nil {
-		defer b.fast.close()
-	} else if !opts.quiet && os.Getenv("JAIL_BATCH_ZYGOTE") != "0" {
+	b.stderr = stderr
+	// b.fast as it is at the end: restartZygote may replace it.
+	defer func() {
+		if b.fast != nil {
+			b.fast.close()
+		}
+	}()
+	if b.fast, why = startZygote(b); b.fast == nil && !opts.quiet && os.Getenv("JAIL_BATCH_ZYGOTE") != "0" {
 		fmt.Fprintf(stderr, "jail batch: note: a full sandbox set-up per request (no zygote: %s)\n", why)
 	}
 
@@ -135,6 +140,9 @@ type batch struct {
 	mapping userns.Mapping
 	plan    *Plan   // with a placeholder command
 	fast    *zygote // nil: every run takes the single-run path (batchfast.go)
+
+	zygoteRestarts int       // zygotes started after the first died
+	stderr         io.Writer // for the batch's notes
 }
 
 func newBatch(opts options) (*batch, error) {

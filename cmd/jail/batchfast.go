@@ -17,10 +17,15 @@ package main
 // run's alone (6.1 cannot reset memory.peak), and it is killed and removed
 // after the run.
 //
+// A zygote that dies during a run (on cgroup v1 the OOM killer may pick it:
+// it shares the runs' cgroup) fails that run, ML when the cgroup's OOM
+// killer acted, and the next request gets a new one, up to
+// maxZygoteRestarts times.
+//
 // What the zygote cannot do goes through the single-run path (supervise):
 // network mode user, a request with a terminal on its stdio or another
-// cgroup setting, a profile with mounts inside a tmpfs target, and
-// JAIL_BATCH_ZYGOTE=0.
+// cgroup setting or too large for one packet to the zygote, a profile with
+// mounts inside a tmpfs target, and JAIL_BATCH_ZYGOTE=0.
 
 /*
 #include "zygote.h"
@@ -65,6 +70,11 @@ const zygoteNote = "zygote: user, time and outer PID namespaces and the read-onl
 // zygoteCgroupNote is added on cgroup v2, where each run has a cgroup.
 const zygoteCgroupNote = "; a cgroup per run (cgroup v2, born in it with CLONE_INTO_CGROUP)"
 
+// zygotePeakNote is added on cgroup v1, where the runs share the batch's
+// cgroup: max_usage_in_bytes resets to the usage, not to 0.
+const zygotePeakNote = "; cgroup v1: the memory peak is the batch's cgroup's less its usage when the run started " +
+	"(the zygote and pages cached by earlier runs)"
+
 // zygote is a running batch zygote.
 type zygote struct {
 	cmd      *exec.Cmd
@@ -72,10 +82,26 @@ type zygote struct {
 	cg       *limits.Cgroup
 	holder   *limits.Cgroup // cgroup v2: the zygote's own cgroup, a child of cg
 	isolated bool           // command uid on a host uid of the batch's own (no cgroup)
-	dead     error          // the zygote is gone: later runs take the single-run path
+	maxReq   int            // the largest request the socket takes in one packet
+	dead     error          // the zygote is gone: the batch starts another (restartZygote)
 }
 
+// maxZygoteRestarts bounds how many times a batch replaces a zygote that
+// died (the OOM killer of a cgroup v1 batch may pick it): after that, every
+// run takes the single-run path.
+const maxZygoteRestarts = 3
+
+// singleInitTasks is how many tasks a single run's init (a Go process)
+// holds in the sandbox's cgroup while its command runs; a batch run on
+// cgroup v1 is given as many processes as a single run under the same
+// --pids (TestBatchZygotePidsLikeSingleRun).
+const singleInitTasks = 5
+
 var errNoZygote = errors.New("not for the zygote")
+
+// errZygoteGone: the zygote was found dead before the request reached it
+// (nothing was started): the request may go to a new one.
+var errZygoteGone = fmt.Errorf("the zygote is gone: %w", errNoZygote)
 
 // startZygote starts the batch's zygote, or says why the batch runs
 // without one.
@@ -125,6 +151,14 @@ func (z *zygote) start(base *Plan) error {
 		return os.NewSyscallError("socketpair", err)
 	}
 	z.ctl = fds[0]
+	// A request is one packet: no larger than the send buffer (less the
+	// kernel's allowance). Raise it to what the zygote reads (the kernel
+	// caps it at net.core.wmem_max) and size requests from what it gives.
+	_ = unix.SetsockoptInt(z.ctl, unix.SOL_SOCKET, unix.SO_SNDBUF, C.JAIL_ZREQ_MAX)
+	z.maxReq = C.JAIL_ZREQ_MAX
+	if sb, err := unix.GetsockoptInt(z.ctl, unix.SOL_SOCKET, unix.SO_SNDBUF); err == nil {
+		z.maxReq = min(z.maxReq, sb-1024)
+	}
 	child := os.NewFile(uintptr(fds[1]), "zygote")
 	dup, err := unix.FcntlInt(uintptr(fds[0]), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -322,8 +356,8 @@ func (z *zygote) recv() zmsg {
 	}
 }
 
-// request encodes an exec spec for zygote.c.
-func request(spec *ExecSpec) ([]byte, error) {
+// request encodes an exec spec for zygote.c, in at most max bytes.
+func request(spec *ExecSpec, max int) ([]byte, error) {
 	if len(spec.Argv) > C.JAIL_ZMAX_STRS || len(spec.Env) > C.JAIL_ZMAX_STRS || len(spec.Rlimits) > C.JAIL_ZMAX_RLIM {
 		return nil, errNoZygote
 	}
@@ -357,8 +391,8 @@ func request(spec *ExecSpec) ([]byte, error) {
 		b.WriteString(s)
 		b.WriteByte(0)
 	}
-	if b.Len() > C.JAIL_ZREQ_MAX {
-		return nil, errNoZygote
+	if b.Len() > max || b.Len() > C.JAIL_ZREQ_MAX {
+		return nil, errNoZygote // too large for one packet: a single run
 	}
 	return b.Bytes(), nil
 }
@@ -375,7 +409,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	if err := checkRlimits(spec.Rlimits); err != nil {
 		return exitSetup, fmt.Errorf("limits: %w", err)
 	}
-	req, err := request(&spec)
+	req, err := request(&spec, z.maxReq)
 	if err != nil {
 		return exitSetup, err
 	}
@@ -400,7 +434,11 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	switch z.cg.Backend() {
 	case limits.Cgroup1:
 		lspec.Require = false
-		if base, err = z.cg.Reset(lspec, z.tasks()); err != nil {
+		// The zygote stays in the cgroup, and the per-run init is born
+		// in it: pids.max has room for them less what a single run's
+		// init would hold, so the command gets as many as in a single
+		// run.
+		if base, err = z.cg.Reset(lspec, int64(z.tasks())+1-singleInitTasks); err != nil {
 			return exitSetup, fmt.Errorf("cgroup: %w", err)
 		}
 	case limits.Cgroup2:
@@ -416,6 +454,9 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	rep.Enforcement["sandbox"] = zygoteNote
 	if z.holder != nil {
 		rep.Enforcement["sandbox"] += zygoteCgroupNote
+	}
+	if z.cg.Backend() == limits.Cgroup1 {
+		rep.Enforcement["sandbox"] += zygotePeakNote
 	}
 
 	var outputs []*outputPipe
@@ -447,8 +488,11 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		for _, o := range outputs {
 			o.r.Close()
 		}
+		if errors.Is(err, unix.EMSGSIZE) {
+			return 0, errNoZygote // nothing was sent: a single run
+		}
 		z.dead = err
-		return exitSetup, fmt.Errorf("zygote: %w", err)
+		return 0, errZygoteGone
 	}
 
 	msgs := make(chan zmsg, 8)
@@ -468,6 +512,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		overhead, zygOv    = &ipc.Rusage{}, &ipc.Rusage{}
 		result             *ipc.Msg
 		stageErr           error
+		lost               error // the zygote died during the run
 	)
 	defer func() { initP.close(); cmdP.close() }()
 	finish := func() {
@@ -481,8 +526,13 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 			_ = cmdP.Signal(s)
 		case m := <-msgs:
 			if m.err != nil {
-				z.dead = m.err
-				stageErr = errors.Join(stageErr, &setupError{fmt.Errorf("zygote: %w", m.err)})
+				// The zygote died (and with it the run's init and
+				// command): the OOM killer, or a bug. The verdict is
+				// decided once the cgroup is read.
+				z.dead, lost = m.err, m.err
+				if endedAt.IsZero() {
+					endedAt = time.Now()
+				}
 				waiting = false
 				continue
 			}
@@ -568,6 +618,13 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	account(rep, cg, overhead, result)
 	rep.Memory.OOMKills -= min(rep.Memory.OOMKills, base.OOMKills)
 	rep.PidsLimitHits -= min(rep.PidsLimitHits, base.PidsLimitHits)
+	// Reset's peak is the usage right after the reset (the zygote, pages
+	// cached by earlier runs): the run's is what came on top.
+	rep.Memory.Peak -= min(rep.Memory.Peak, base.MemoryPeak)
+	if lost != nil && result == nil && rep.Memory.OOMKills == 0 {
+		// Not the OOM killer of the run's cgroup: jail's failure.
+		stageErr = errors.Join(stageErr, &setupError{fmt.Errorf("zygote: %w", lost)})
+	}
 	killedFor := ""
 	if wd != nil {
 		killedFor = wd.Reason()
@@ -615,11 +672,43 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 // runOne runs a batch request: through the zygote when the batch has one
 // and the request suits it, else through the single-run path.
 func (b *batch) runOne(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, error) {
-	if b.fast != nil && p.Limits.Cgroup == b.profile.Limits.Cgroup && p.Limits.RequireCgroup == b.profile.Limits.RequireCgroup {
-		code, err := b.fast.run(opts, p, plan, rep)
-		if !errors.Is(err, errNoZygote) {
-			return code, err
+	for try := 0; try < 2; try++ {
+		if b.fast != nil && b.fast.dead != nil {
+			b.restartZygote()
 		}
+		if b.fast == nil || p.Limits.Cgroup != b.profile.Limits.Cgroup || p.Limits.RequireCgroup != b.profile.Limits.RequireCgroup {
+			break
+		}
+		code, err := b.fast.run(opts, p, plan, rep)
+		if !errors.Is(err, errZygoteGone) {
+			if !errors.Is(err, errNoZygote) {
+				return code, err
+			}
+			break
+		}
+		// Dead since the last run: once more, with a new zygote.
 	}
 	return supervise(opts, p, plan, rep)
+}
+
+// restartZygote replaces a zygote that died, up to maxZygoteRestarts
+// times; then, or when a new one cannot start, the batch's runs take the
+// single-run path.
+func (b *batch) restartZygote() {
+	dead := b.fast.dead
+	b.fast.close()
+	b.fast = nil
+	why := ""
+	if b.zygoteRestarts >= maxZygoteRestarts {
+		why = fmt.Sprintf("the zygote died %d times, last: %v", b.zygoteRestarts+1, dead)
+	} else {
+		b.zygoteRestarts++
+		if !b.opts.quiet && b.stderr != nil {
+			fmt.Fprintf(b.stderr, "jail batch: note: the zygote died (%v); starting another\n", dead)
+		}
+		b.fast, why = startZygote(b)
+	}
+	if why != "" && !b.opts.quiet && b.stderr != nil {
+		fmt.Fprintf(b.stderr, "jail batch: warning: a full sandbox set-up per request from now on (no zygote: %s)\n", why)
+	}
 }

@@ -7,7 +7,8 @@ package main
 // every capability in the namespace; being PID 1 of its PID namespace, it
 // gets its time namespace from timens.c's constructor exactly as stage 2
 // does. It builds the root once (fs.Setup pivots into it and verifies the
-// mount table), sets the hostname, and hands over to jail_zygote_loop.
+// mount table), sets the hostname, gives back the memory it can
+// (shrink) and hands over to jail_zygote_loop.
 
 /*
 #include <stdlib.h>
@@ -20,6 +21,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -118,8 +121,62 @@ func zygote2() (code int) {
 	if err := ipc.Send(sock, ipc.Msg{Type: ipc.TypeReady}); err != nil {
 		return exitSetup
 	}
+	// From here only the loop runs: what the set-up used goes back (the
+	// OOM killer of a cgroup v1 batch, whose runs share the zygote's
+	// cgroup, weighs it by its resident set).
+	ranges := shrink()
+	if len(ranges) > 0 {
+		arr := (*[1 << 16]C.uintptr_t)(C.calloc(C.size_t(len(ranges)), C.sizeof_uintptr_t))
+		for i, r := range ranges {
+			arr[i] = C.uintptr_t(r)
+		}
+		cfg.nshrink, cfg.shrink = C.int(len(ranges)/2), &arr[0]
+	}
 	C.jail_zygote_loop(cfg)
 	return exitSetup // not reached
+}
+
+// shrink lowers the zygote's resident set before the loop. In a cgroup v1
+// batch the zygote shares the runs' memory cgroup, and the OOM killer takes
+// the largest of the processes with the highest score: a command may lower
+// its own score to the zygote's and fill the cgroup with processes smaller
+// than a Go process's ~10 MiB. The set-up's heap goes back to the kernel,
+// and so do the pages of the read-only private file mappings that hold
+// nothing but the file's contents (the binary's and libc's code and
+// constants; not the relocated read-only data, which has anonymous pages):
+// it returns their ranges, which jail_zygote_loop gives back once no more
+// Go code runs on its thread (the loop touches few of them again).
+func shrink() (ranges []uintptr) {
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err == nil {
+		var start, end uintptr
+		advise := false
+		flush := func() {
+			if advise && end > start {
+				ranges = append(ranges, start, end)
+			}
+			advise = false
+		}
+		for _, line := range strings.Split(string(smaps), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
+				// START-END PERMS OFFSET DEV INODE [PATH]
+				flush()
+				lo, hi, _ := strings.Cut(f[0], "-")
+				a, err1 := strconv.ParseUint(lo, 16, 64)
+				b, err2 := strconv.ParseUint(hi, 16, 64)
+				start, end = uintptr(a), uintptr(b)
+				advise = err1 == nil && err2 == nil && f[1][1] != 'w' && f[1][3] == 'p' && f[4] != "0"
+				continue
+			}
+			if len(f) >= 2 && f[0] == "Anonymous:" && f[1] != "0" {
+				advise = false // written before it was made read-only
+			}
+		}
+		flush()
+	}
+	debug.FreeOSMemory()
+	return ranges
 }
 
 // zygoteMount is one mount a per-run init makes afresh.

@@ -72,6 +72,8 @@ struct jail_zconfig {
 	int newnet;                 /* CLONE_NEWNET per run */
 	int nmounts;
 	const struct jail_zmount *mounts;
+	int nshrink;                /* address ranges the loop gives back (MADV_DONTNEED) */
+	const uintptr_t *shrink;    /* start, end pairs */
 };
 
 /* jail_zygote_loop serves requests until stage 0 goes away; it never
