@@ -7,7 +7,6 @@ package main
 // themselves are pure and unit-tested with made-up facts.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -44,8 +43,7 @@ const (
 	doctorWaitArg  = "__wait"  // reads stdin to EOF and exits 0
 )
 
-// trialTimeout bounds each trial child.
-const trialTimeout = 10 * time.Second
+const trialTimeout = 10 * time.Second // for each trial child
 
 const doctorUsageText = `usage: jail doctor [-v|--verbose]
 
@@ -60,7 +58,6 @@ Exit status: 0 jail can run here (warnings cost a feature, not the sandbox),
 1 something blocks jail from running, 2 bad usage.
 `
 
-// status is a check's verdict.
 type status int
 
 const (
@@ -69,9 +66,7 @@ const (
 	statusFail        // jail cannot run
 )
 
-func (s status) String() string {
-	return [...]string{"ok", "warn", "fail"}[s]
-}
+func (s status) String() string { return [...]string{"ok", "warn", "fail"}[s] }
 
 // finding is what one check found.
 type finding struct {
@@ -82,13 +77,10 @@ type finding struct {
 	details []string // shown with --verbose
 }
 
-// check is one area of the report.
-type check struct {
+var doctorChecks = []struct {
 	name string
 	run  func(*doctorHost) finding
-}
-
-var doctorChecks = []check{
+}{
 	{"user namespaces", checkNamespaces},
 	{"subuid/subgid", checkSubIDs},
 	{"uid helpers", checkHelpers},
@@ -143,10 +135,9 @@ type nsTrial struct {
 
 // mapTrial is the result of mapping a child's ids with newuidmap/newgidmap.
 type mapTrial struct {
-	err      error
-	uids     uint64 // ids mapped, read back from /proc/PID/uid_map
-	gids     uint64
-	mappings string
+	err        error
+	uids, gids uint64 // ids mapped, read back from /proc/PID/uid_map and gid_map
+	mappings   string
 }
 
 // helperFact is what was found about newuidmap or newgidmap.
@@ -156,7 +147,6 @@ type helperFact struct {
 	err        error  // not found, or cannot raise privileges
 }
 
-// doctorMain is `jail doctor`.
 func doctorMain(args []string, stdout, stderr io.Writer) int {
 	verbose := false
 	for _, a := range args {
@@ -186,44 +176,38 @@ func report(w io.Writer, h *doctorHost, verbose bool) int {
 	for _, c := range doctorChecks {
 		width = max(width, len(c.name))
 	}
+	indent := strings.Repeat(" ", 6+width+2)
+	lines := func(prefix string, ss []string) {
+		for _, s := range ss {
+			fmt.Fprintf(w, "%s%s%s\n", indent, prefix, s)
+		}
+	}
 	worst, warns := statusOK, 0
 	for _, c := range doctorChecks {
 		f := c.run(h)
 		worst = max(worst, f.status)
+		fmt.Fprintf(w, "%-4s  %-*s  %s\n", f.status, width, c.name, f.summary)
+		if f.status != statusOK {
+			lines("", f.notes)
+			lines("fix: ", f.fixes)
+		}
 		if f.status == statusWarn {
 			warns++
 		}
-		fmt.Fprintf(w, "%-4s  %-*s  %s\n", f.status, width, c.name, f.summary)
-		indent := strings.Repeat(" ", 6+width+2)
-		if f.status != statusOK {
-			for _, n := range f.notes {
-				fmt.Fprintf(w, "%s%s\n", indent, n)
-			}
-			for _, x := range f.fixes {
-				fmt.Fprintf(w, "%sfix: %s\n", indent, x)
-			}
-		}
 		if verbose {
-			for _, d := range f.details {
-				fmt.Fprintf(w, "%s%s\n", indent, d)
-			}
+			lines("", f.details)
 		}
 	}
 	switch {
 	case worst == statusFail:
 		fmt.Fprintln(w, "jail cannot run here: fix the \"fail\" lines above")
 		return doctorFail
-	case warns > 0:
-		fmt.Fprintf(w, "jail can run here, with less (%d warning%s above)\n", warns, plural(warns))
+	case warns == 1:
+		fmt.Fprintln(w, "jail can run here, with less (1 warning above)")
+	case warns > 1:
+		fmt.Fprintf(w, "jail can run here, with less (%d warnings above)\n", warns)
 	}
 	return doctorOK
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // probeDoctorHost gathers the facts, trials included.
@@ -258,41 +242,36 @@ func probeDoctorHost() *doctorHost {
 	return h
 }
 
+// errText is err with the errno's name, which the fixes refer to.
+func errText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && errno != 0 {
+		if name := unix.ErrnoName(errno); name != "" && !strings.Contains(err.Error(), name) {
+			return fmt.Sprintf("%v (%s)", err, name)
+		}
+	}
+	return err.Error()
+}
+
 // --- user namespaces ---
 
-// usernsSysctl is a setting that can forbid user namespaces.
-type usernsSysctl struct {
-	name string // as sysctl(8) spells it
-	// blocks says whether value v stops the caller (root: CAP_SYS_ADMIN).
-	blocks func(v int64, root bool) bool
-	why    string
+// usernsSysctls are the settings that can forbid user namespaces.
+var usernsSysctls = []struct {
+	name    string // as sysctl(8) spells it
+	bad     int64  // the value that forbids them
+	rootToo bool   // bad stops root (CAP_SYS_ADMIN) too
+	good    string // the value that allows them
+	why     string
+}{
+	{"kernel.unprivileged_userns_clone", 0, false, "1", "unprivileged user namespaces are disabled (a Debian kernel setting)"},
+	{"user.max_user_namespaces", 0, true, "15000", "user namespaces are disabled for everyone"},
+	{"kernel.apparmor_restrict_unprivileged_userns", 1, false, "0", "AppArmor gives unprivileged user namespaces no capabilities (Ubuntu 23.10+), so jail cannot mount"},
 }
-
-var usernsSysctls = []usernsSysctl{
-	{
-		name:   "kernel.unprivileged_userns_clone",
-		blocks: func(v int64, root bool) bool { return v == 0 && !root },
-		why:    "unprivileged user namespaces are disabled (a Debian kernel setting)",
-	},
-	{
-		name:   "user.max_user_namespaces",
-		blocks: func(v int64, _ bool) bool { return v == 0 },
-		why:    "user namespaces are disabled for everyone",
-	},
-	{
-		name:   "kernel.apparmor_restrict_unprivileged_userns",
-		blocks: func(v int64, root bool) bool { return v == 1 && !root },
-		why:    "AppArmor gives unprivileged user namespaces no capabilities (Ubuntu 23.10+), so jail cannot mount",
-	},
-}
-
-// sysctlFile turns "kernel.x" into "kernel/x" below /proc/sys.
-func sysctlFile(name string) string { return strings.ReplaceAll(name, ".", "/") }
 
 func readSysctls(dir string) map[string]string {
 	out := map[string]string{}
 	for _, s := range usernsSysctls {
-		if b, err := os.ReadFile(filepath.Join(dir, sysctlFile(s.name))); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, strings.ReplaceAll(s.name, ".", "/"))); err == nil {
 			out[s.name] = strings.TrimSpace(string(b))
 		}
 	}
@@ -304,28 +283,20 @@ func readSysctls(dir string) map[string]string {
 // Unknown names and values that are not numbers block nothing.
 func classifySysctl(name, value string, root bool, exe string) (blocks bool, why string, fixes []string) {
 	v, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
-	if err != nil {
-		return false, "", nil
-	}
 	for _, s := range usernsSysctls {
-		if s.name != name || !s.blocks(v, root) {
+		if err != nil || s.name != name || v != s.bad || root && !s.rootToo {
 			continue
 		}
-		good := "1"
-		switch name {
-		case "user.max_user_namespaces":
-			good = "15000"
-		case "kernel.apparmor_restrict_unprivileged_userns":
+		if name == "kernel.apparmor_restrict_unprivileged_userns" {
 			if exe == "" {
 				exe = "/usr/local/bin/jail"
 			}
 			prof := "abi <abi/4.0>,\\ninclude <tunables/global>\\nprofile jail " + exe + " flags=(unconfined) {\\n  userns,\\n}\\n"
 			fixes = append(fixes, "allow user namespaces to jail alone (AppArmor profile): printf '"+prof+"' | sudo tee /etc/apparmor.d/jail && sudo apparmor_parser -r /etc/apparmor.d/jail")
-			good = "0"
 		}
 		fixes = append(fixes,
-			"sudo sysctl -w "+name+"="+good,
-			"to keep it after a reboot: echo "+name+"="+good+" | sudo tee /etc/sysctl.d/90-jail.conf")
+			"sudo sysctl -w "+name+"="+s.good,
+			"to keep it after a reboot: echo "+name+"="+s.good+" | sudo tee /etc/sysctl.d/90-jail.conf")
 		return true, fmt.Sprintf("%s (%s=%s)", s.why, name, value), fixes
 	}
 	return false, "", nil
@@ -340,13 +311,27 @@ var nsNames = []struct {
 	{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"time", unix.CLONE_NEWTIME},
 }
 
+// flagNames spells clone flags for the details.
+func flagNames(flags uintptr) string {
+	var names []string
+	if flags&unix.CLONE_NEWUSER != 0 {
+		names = append(names, "user")
+	}
+	for _, ns := range nsNames {
+		if flags&ns.flag != 0 {
+			names = append(names, ns.name)
+		}
+	}
+	return strings.Join(names, "|")
+}
+
 // tryNamespaces starts `jail doctor __probe` as jail starts its sandbox
 // (the same clone flags; the time namespace comes from unshare, as in
-// jail's stage 2), with
-// the Go runtime writing a map: the caller's own ids for an unprivileged
-// caller (newuidmap is tried apart), jail's own map for root. The child
-// does what the sandbox's init does first: make / private, mount a tmpfs
-// and a fresh proc, pivot_root, a cgroup namespace, a seccomp filter.
+// jail's stage 2), with the Go runtime writing a map: the caller's own ids
+// for an unprivileged caller (newuidmap is tried apart), jail's own map for
+// root. The child does what the sandbox's init does first: make / private,
+// mount a tmpfs and a fresh proc, pivot_root, a cgroup namespace, a seccomp
+// filter.
 func tryNamespaces(h *doctorHost) nsTrial {
 	var t nsTrial
 	out, err := runTrial(cloneFlags, trialMaps(h), doctorProbeArg)
@@ -363,9 +348,7 @@ func tryNamespaces(h *doctorHost) nsTrial {
 	}
 	var ee *exec.ExitError
 	switch {
-	case err == nil:
-		return t
-	case t.err != nil:
+	case err == nil, t.err != nil:
 		return t
 	case errors.As(err, &ee):
 		t.step, t.err = "probe", fmt.Errorf("%v: %s", err, strings.TrimSpace(out))
@@ -410,19 +393,25 @@ func trialMaps(h *doctorHost) *syscall.SysProcAttr {
 	}
 }
 
+// trialCmd is `jail doctor ARG`, run as a child of this binary.
+func trialCmd(ctx context.Context, arg string, attr *syscall.SysProcAttr) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", "doctor", arg)
+	cmd.Args[0] = "jail"
+	cmd.Env = []string{}
+	attr.Pdeathsig = unix.SIGKILL
+	cmd.SysProcAttr = attr
+	return cmd
+}
+
 // runTrial starts `jail doctor ARG` in new namespaces and returns its
 // output; a clone failure comes back as the error of Start.
 func runTrial(flags uintptr, attr *syscall.SysProcAttr, arg string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), trialTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/proc/self/exe", "doctor", arg)
-	cmd.Args[0] = "jail"
-	cmd.Env = []string{}
+	attr.Cloneflags = flags
+	cmd := trialCmd(ctx, arg, attr)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = attr
-	attr.Cloneflags = flags
-	attr.Pdeathsig = unix.SIGKILL
 	err := cmd.Run()
 	return out.String(), err
 }
@@ -433,21 +422,20 @@ func runTrial(flags uintptr, attr *syscall.SysProcAttr, arg string) (string, err
 // dies with it.
 func doctorProbe(w io.Writer) int {
 	const root = "/tmp" // covered by a tmpfs in this mount namespace only
+	mount := func(src, dst, fstype string, flags uintptr, data string) error {
+		return os.NewSyscallError("mount", unix.Mount(src, dst, fstype, flags, data))
+	}
 	steps := []struct {
 		name string
 		do   func() error
 	}{
-		{"make / private", func() error {
-			return os.NewSyscallError("mount", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""))
-		}},
-		{"mount tmpfs", func() error {
-			return os.NewSyscallError("mount", unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=64k,mode=0755"))
-		}},
+		{"make / private", func() error { return mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"mount tmpfs", func() error { return mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=64k,mode=0755") }},
 		{"mount proc", func() error {
 			if err := os.Mkdir(root+"/proc", 0o755); err != nil {
 				return err
 			}
-			return os.NewSyscallError("mount", unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""))
+			return mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 		}},
 		{"pivot_root", func() error {
 			if err := os.Mkdir(root+"/old", 0o755); err != nil {
@@ -493,53 +481,50 @@ func allowAll() []byte {
 
 func checkNamespaces(h *doctorHost) finding {
 	var f finding
+	var sysctlNotes, sysctlFixes []string
 	for _, s := range usernsSysctls {
-		if v, ok := h.sysctls[s.name]; ok {
-			f.details = append(f.details, s.name+" = "+v)
+		v, ok := h.sysctls[s.name]
+		if !ok {
+			continue
+		}
+		f.details = append(f.details, s.name+" = "+v)
+		if blocks, why, fixes := classifySysctl(s.name, v, h.uid == 0, h.exe); blocks {
+			sysctlNotes, sysctlFixes = append(sysctlNotes, why), append(sysctlFixes, fixes...)
 		}
 	}
 	f.details = append(f.details, "tried: "+strings.Join(append([]string{"clone " + flagNames(cloneFlags)}, h.trial.steps...), ", "))
 	if len(h.trial.refused) > 0 {
 		f.details = append(f.details, "refused alone (with a user namespace): "+strings.Join(h.trial.refused, ", "))
 	}
-	if h.trial.err == nil {
+	t := h.trial
+	switch {
+	case t.err == nil:
 		f.summary = "created jail's namespaces; mount, proc, pivot_root and a seccomp filter work in them"
 		return f
+	case t.step == "":
+		f.summary = "cannot create jail's namespaces: " + errText(t.err)
+	default:
+		f.summary = fmt.Sprintf("namespaces created, but %s fails in them: %s", t.step, errText(t.err))
 	}
 	f.status = statusFail
-	if h.trial.step == "" {
-		f.summary = "cannot create jail's namespaces: " + errText(h.trial.err)
-	} else {
-		f.summary = fmt.Sprintf("namespaces created, but %s fails in them: %s", h.trial.step, errText(h.trial.err))
-	}
-	for _, s := range usernsSysctls {
-		v, ok := h.sysctls[s.name]
-		if !ok {
-			continue
-		}
-		if blocks, why, fixes := classifySysctl(s.name, v, h.uid == 0, h.exe); blocks {
-			f.notes = append(f.notes, why)
-			f.fixes = append(f.fixes, fixes...)
-		}
-	}
-	if len(f.notes) > 0 {
+	if len(sysctlNotes) > 0 {
+		f.notes, f.fixes = sysctlNotes, sysctlFixes
 		return f
 	}
 	switch {
-	case errors.Is(h.trial.err, unix.ENOSPC):
-		v := h.sysctls["user.max_user_namespaces"]
-		f.notes = append(f.notes, "the limit on user namespaces is reached (user.max_user_namespaces="+v+")")
+	case errors.Is(t.err, unix.ENOSPC):
+		f.notes = append(f.notes, "the limit on user namespaces is reached (user.max_user_namespaces="+h.sysctls["user.max_user_namespaces"]+")")
 		f.fixes = append(f.fixes, "sudo sysctl -w user.max_user_namespaces=15000")
-	case errors.Is(h.trial.err, unix.EUSERS):
+	case errors.Is(t.err, unix.EUSERS):
 		f.notes = append(f.notes, "user namespaces are nested too deep already (the kernel allows 32 levels)")
-	case h.trial.clone3 != nil:
-		f.notes = append(f.notes, "clone3 fails ("+errText(h.trial.clone3)+"): jail needs it to start a sandbox in its cgroup (cgroup v2, CLONE_INTO_CGROUP); a seccomp filter of the container or sandbox around jail answers it (Docker's default profile does)")
-	case len(h.trial.refused) > 0 && !slices.Contains(h.trial.refused, "user"):
-		f.notes = append(f.notes, "the kernel refuses these namespaces: "+strings.Join(h.trial.refused, ", "))
-		if slices.Contains(h.trial.refused, "time") && !h.timeNS {
+	case t.clone3 != nil:
+		f.notes = append(f.notes, "clone3 fails ("+errText(t.clone3)+"): jail needs it to start a sandbox in its cgroup (cgroup v2, CLONE_INTO_CGROUP); a seccomp filter of the container or sandbox around jail answers it (Docker's default profile does)")
+	case len(t.refused) > 0 && !slices.Contains(t.refused, "user"):
+		f.notes = append(f.notes, "the kernel refuses these namespaces: "+strings.Join(t.refused, ", "))
+		if slices.Contains(t.refused, "time") && !h.timeNS {
 			f.fixes = append(f.fixes, "time namespaces need Linux 5.6 or newer built with CONFIG_TIME_NS=y")
 		}
-	case h.trial.step == "mount proc" && errors.Is(h.trial.err, unix.EPERM):
+	case t.step == "mount proc" && errors.Is(t.err, unix.EPERM):
 		f.notes = append(f.notes, "a fresh proc is refused when parts of /proc are covered by other mounts (as container runtimes do)")
 	}
 	if h.seccompMode == 2 || h.container != "" {
@@ -548,32 +533,10 @@ func checkNamespaces(h *doctorHost) finding {
 	return f
 }
 
-// flagNames spells clone flags for the details.
-func flagNames(flags uintptr) string {
-	names := []string{}
-	if flags&unix.CLONE_NEWUSER != 0 {
-		names = append(names, "user")
-	}
-	for _, ns := range nsNames {
-		if flags&ns.flag != 0 {
-			names = append(names, ns.name)
-		}
-	}
-	return strings.Join(names, "|")
-}
-
-// errText is err with the errno's name, which the fixes refer to.
-func errText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) && errno != 0 {
-		if name := unix.ErrnoName(errno); name != "" && !strings.Contains(err.Error(), name) {
-			return fmt.Sprintf("%v (%s)", err, name)
-		}
-	}
-	return err.Error()
-}
-
 // --- sub-ids and helpers ---
+
+// withoutSubIDs is what mapping only the caller's own ids costs.
+const withoutSubIDs = "without them jail maps only your own uid and gid (to 0 inside)"
 
 func checkSubIDs(h *doctorHost) finding {
 	if h.idsErr != nil {
@@ -584,18 +547,18 @@ func checkSubIDs(h *doctorHost) finding {
 			fixes:   []string{"correct the line named above: each line is NAME_OR_UID:START:COUNT"},
 		}
 	}
+	uids, gids := h.ids.SubUIDs, h.ids.SubGIDs
+	var f finding
 	if h.uid == 0 {
-		var f finding
-		f.summary = "root: sandboxes run as uids " + rangeText(rootRange(h.ids.SubUIDs)) + ", gids " + rangeText(rootRange(h.ids.SubGIDs)) + ", never as host root"
-		if len(h.ids.SubUIDs) == 0 {
+		f.summary = "root: sandboxes run as uids " + rangeText(rootRange(uids)) + ", gids " + rangeText(rootRange(gids)) + ", never as host root"
+		if len(uids) == 0 {
 			f.details = append(f.details, "root has no /etc/subuid range: jail uses its default range")
 		}
 		return f
 	}
-	var f finding
-	f.details = []string{"/etc/subuid: " + rangesText(h.ids.SubUIDs), "/etc/subgid: " + rangesText(h.ids.SubGIDs)}
-	if len(h.ids.SubUIDs) > 0 && len(h.ids.SubGIDs) > 0 {
-		f.summary = fmt.Sprintf("%s: uids %s, gids %s", h.user, rangesText(h.ids.SubUIDs), rangesText(h.ids.SubGIDs))
+	f.details = []string{"/etc/subuid: " + rangesText(uids), "/etc/subgid: " + rangesText(gids)}
+	if len(uids) > 0 && len(gids) > 0 {
+		f.summary = fmt.Sprintf("%s: uids %s, gids %s", h.user, rangesText(uids), rangesText(gids))
 		return f
 	}
 	start := h.ids.FreeSubID
@@ -603,20 +566,16 @@ func checkSubIDs(h *doctorHost) finding {
 		start = 100000
 	}
 	r := fmt.Sprintf("%d-%d", start, start+65535)
-	f.status = statusWarn
-	var add []string
-	switch {
-	case len(h.ids.SubUIDs) == 0 && len(h.ids.SubGIDs) == 0:
-		f.summary = "no /etc/subuid or /etc/subgid range for " + h.user
-		add = []string{"--add-subuids " + r, "--add-subgids " + r}
-	case len(h.ids.SubUIDs) == 0:
-		f.summary = "no /etc/subuid range for " + h.user
-		add = []string{"--add-subuids " + r}
-	default:
-		f.summary = "no /etc/subgid range for " + h.user
-		add = []string{"--add-subgids " + r}
+	var files, add []string
+	if len(uids) == 0 {
+		files, add = append(files, "/etc/subuid"), append(add, "--add-subuids "+r)
 	}
-	f.notes = []string{"without them jail maps only your own uid and gid (to 0 inside): other ids show as nobody, and commands that change user fail"}
+	if len(gids) == 0 {
+		files, add = append(files, "/etc/subgid"), append(add, "--add-subgids "+r)
+	}
+	f.status = statusWarn
+	f.summary = "no " + strings.Join(files, " or ") + " range for " + h.user
+	f.notes = []string{withoutSubIDs + ": other ids show as nobody, and commands that change user fail"}
 	f.fixes = []string{"sudo usermod " + strings.Join(add, " ") + " " + h.user}
 	return f
 }
@@ -636,9 +595,9 @@ func rangesText(rs []userns.Range) string {
 	if len(rs) == 0 {
 		return "none"
 	}
-	var s []string
-	for _, r := range rs {
-		s = append(s, rangeText(r))
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = rangeText(r)
 	}
 	return strings.Join(s, ", ")
 }
@@ -654,6 +613,13 @@ const (
 	vfsCapRev3        = 0x03000000
 	vfsCapFlagsEffect = 0x000001
 )
+
+func capName(bit uint) string {
+	if bit == capSetuid {
+		return "cap_setuid"
+	}
+	return "cap_setgid"
+}
 
 func findHelpers() []helperFact {
 	var out []helperFact
@@ -680,19 +646,17 @@ func helperPrivilege(path string, capBit uint) (string, error) {
 	if err := unix.Stat(path, &st); err != nil {
 		return "", &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	var how string
-	if st.Mode&unix.S_ISUID != 0 && st.Uid == 0 {
-		how = "setuid root"
-	} else {
+	how := "setuid root"
+	if st.Mode&unix.S_ISUID == 0 || st.Uid != 0 {
 		buf := make([]byte, 24)
 		n, err := unix.Getxattr(path, "security.capability", buf)
 		switch {
 		case err == nil:
-			if ok, why := fileCapHas(buf[:n], capBit); ok {
-				how = "file capability " + capName(capBit) + "+ep"
-			} else {
+			ok, why := fileCapHas(buf[:n], capBit)
+			if !ok {
 				return "", fmt.Errorf("%s: its file capabilities %s", path, why)
 			}
+			how = "file capability " + capName(capBit) + "+ep"
 		case st.Mode&unix.S_ISUID != 0:
 			return "", fmt.Errorf("%s is setuid but owned by uid %d, not root", path, st.Uid)
 		default:
@@ -722,8 +686,7 @@ func fileCapHas(b []byte, capBit uint) (bool, string) {
 	default:
 		return false, fmt.Sprintf("have an unknown revision %#x", rev)
 	}
-	permitted := binary.LittleEndian.Uint32(b[4:]) // capabilities 0-31
-	if permitted&(1<<capBit) == 0 {
+	if permitted := binary.LittleEndian.Uint32(b[4:]); permitted&(1<<capBit) == 0 { // capabilities 0-31
 		return false, "lack " + capName(capBit)
 	}
 	if magic&vfsCapFlagsEffect == 0 {
@@ -732,30 +695,18 @@ func fileCapHas(b []byte, capBit uint) (bool, string) {
 	return true, ""
 }
 
-func capName(bit uint) string {
-	if bit == capSetuid {
-		return "cap_setuid"
-	}
-	return "cap_setgid"
-}
-
 // tryHelpers starts a child in a new user namespace and maps it as jail
 // would, with newuidmap and newgidmap, then reads the maps back.
 func tryHelpers(m userns.Mapping) *mapTrial {
-	t := &mapTrial{}
-	cmd := exec.Command("/proc/self/exe", "doctor", doctorWaitArg)
-	cmd.Args[0] = "jail"
-	cmd.Env = []string{}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, Pdeathsig: unix.SIGKILL}
+	cmd := trialCmd(context.Background(), doctorWaitArg, &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER})
 	in, err := cmd.StdinPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
 	if err != nil {
-		t.err = err
-		return t
+		return &mapTrial{err: err}
 	}
-	if err := cmd.Start(); err != nil {
-		t.err = err
-		return t
-	}
+	t := &mapTrial{}
 	ctx, cancel := context.WithTimeout(context.Background(), trialTimeout)
 	t.err = userns.Map(ctx, cmd.Process.Pid, m)
 	cancel()
@@ -788,47 +739,42 @@ func countMapped(m string) uint64 {
 }
 
 func checkHelpers(h *doctorHost) finding {
+	const reinstall = "sudo apt-get install --reinstall uidmap (Fedora: sudo dnf reinstall shadow-utils)"
 	var f finding
 	var bad []string
 	for _, x := range h.helpers {
 		if x.err != nil {
 			bad = append(bad, errText(x.err))
 			f.details = append(f.details, x.name+": "+errText(x.err))
-			continue
+		} else {
+			f.details = append(f.details, x.name+": "+x.path+", "+x.how)
 		}
-		f.details = append(f.details, x.name+": "+x.path+", "+x.how)
 	}
-	if h.uid == 0 {
+	switch t := h.mapTrial; {
+	case h.uid == 0:
 		f.summary = "not needed: root writes its sandboxes' id maps itself"
-		return f
-	}
-	if h.mapTrial != nil && h.mapTrial.err == nil {
-		f.summary = fmt.Sprintf("newuidmap and newgidmap mapped %d uids and %d gids in a trial namespace", h.mapTrial.uids, h.mapTrial.gids)
-		f.details = append(f.details, "uid_map: "+h.mapTrial.mappings)
-		return f
-	}
-	if h.mapTrial != nil {
+	case t != nil && t.err == nil:
+		f.summary = fmt.Sprintf("newuidmap and newgidmap mapped %d uids and %d gids in a trial namespace", t.uids, t.gids)
+		f.details = append(f.details, "uid_map: "+t.mappings)
+	case t != nil:
 		f.status = statusFail
-		f.summary = "mapping a trial namespace failed: " + errText(h.mapTrial.err)
+		f.summary = "mapping a trial namespace failed: " + errText(t.err)
 		f.notes = append(bad, "jail maps every sandbox this way, so it cannot run")
 		f.fixes = []string{
 			"check that /etc/subuid and /etc/subgid name " + h.user + " (or uid " + strconv.Itoa(h.uid) + ") with ranges that do not contain your own ids",
-			"sudo apt-get install --reinstall uidmap (Fedora: sudo dnf reinstall shadow-utils)",
+			reinstall,
 		}
-		return f
-	}
-	if len(bad) > 0 {
+	case len(bad) > 0:
 		f.status = statusWarn
 		f.summary = strings.Join(bad, "; ")
-		f.notes = []string{"without them jail maps only your own uid and gid (to 0 inside), as without sub-id ranges"}
+		f.notes = []string{withoutSubIDs + ", as without sub-id ranges"}
+		f.fixes = []string{reinstall}
 		if slices.ContainsFunc(h.helpers, func(x helperFact) bool { return x.path == "" }) {
 			f.fixes = []string{"sudo apt-get install uidmap (Fedora: sudo dnf install shadow-utils)"}
-		} else {
-			f.fixes = []string{"sudo apt-get install --reinstall uidmap (Fedora: sudo dnf reinstall shadow-utils)"}
 		}
-		return f
+	default:
+		f.summary = "newuidmap and newgidmap are usable (not tried: no ranges to map)"
 	}
-	f.summary = "newuidmap and newgidmap are usable (not tried: no ranges to map)"
 	return f
 }
 
@@ -858,23 +804,28 @@ func v2Writable(dir string) error {
 	return nil
 }
 
-func readWords(file string) ([]string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
+// controllers reads a cgroup2 directory's cgroup.controllers.
+func controllers(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	return strings.Fields(string(b)), err
+}
+
+// controllersText is controllers for a message.
+func controllersText(dir string) string {
+	c, _ := controllers(dir)
+	return wordsText(c)
+}
+
+func wordsText(w []string) string {
+	if len(w) == 0 {
+		return "no controllers"
 	}
-	return strings.Fields(string(b)), nil
+	return strings.Join(w, " ")
 }
 
 // lacking returns the wanted controllers that have is missing.
 func lacking(have []string) []string {
-	var out []string
-	for _, c := range limits.V2Controllers() {
-		if !slices.Contains(have, c) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return slices.DeleteFunc(limits.V2Controllers(), func(c string) bool { return slices.Contains(have, c) })
 }
 
 const delegateDropIn = "sudo mkdir -p /etc/systemd/system/user@.service.d && " +
@@ -883,16 +834,25 @@ const delegateDropIn = "sudo mkdir -p /etc/systemd/system/user@.service.d && " +
 
 const noCgroupNote = "without a cgroup jail still runs: memory and pids limits fall back to rlimits, --cpus is not enforced, and CPU time is counted per process"
 
+// withoutCgroup makes f a warning that jail runs without a cgroup.
+func withoutCgroup(f finding, summary string, fixes ...string) finding {
+	f.status, f.summary, f.notes, f.fixes = statusWarn, summary, []string{noCgroupNote}, fixes
+	return f
+}
+
 func checkCgroups(h *doctorHost) finding {
 	if h.layoutErr != nil {
-		return finding{status: statusWarn, summary: "cannot read the cgroup layout: " + errText(h.layoutErr), notes: []string{noCgroupNote}}
+		return withoutCgroup(finding{}, "cannot read the cgroup layout: "+errText(h.layoutErr))
 	}
-	l := h.layout
-	ver := cgroupVersion(l)
+	l, ver := h.layout, cgroupVersion(h.layout)
 	var f finding
+	layout := ver
 	if l.V2Mount != "" {
-		ctl, _ := readWords(filepath.Join(l.V2Mount, "cgroup.controllers"))
-		f.details = append(f.details, fmt.Sprintf("cgroup2 at %s, controllers: %s", l.V2Mount, wordsText(ctl)))
+		ctl := controllersText(l.V2Mount)
+		f.details = append(f.details, fmt.Sprintf("cgroup2 at %s, controllers: %s", l.V2Mount, ctl))
+		if ver == "hybrid" {
+			layout = fmt.Sprintf("hybrid (v1 controllers; cgroup2 at %s with %s)", l.V2Mount, ctl)
+		}
 	}
 	for _, c := range l.V1 {
 		f.details = append(f.details, fmt.Sprintf("v1 %s at %s", c.Name, c.Mount))
@@ -900,18 +860,10 @@ func checkCgroups(h *doctorHost) finding {
 	if len(l.V1Other) > 0 {
 		f.details = append(f.details, "other v1 controllers: "+strings.Join(l.V1Other, " "))
 	}
-	layout := ver
-	if ver == "hybrid" {
-		ctl, _ := readWords(filepath.Join(l.V2Mount, "cgroup.controllers"))
-		layout = fmt.Sprintf("hybrid (v1 controllers; cgroup2 at %s with %s)", l.V2Mount, wordsText(ctl))
-	}
 
 	switch named := h.jailCgroup; {
 	case named == limits.NoCgroup:
-		f.status, f.summary = statusWarn, layout+": off ("+limits.EnvCgroup+"=none)"
-		f.notes = []string{noCgroupNote}
-		f.fixes = []string{"unset " + limits.EnvCgroup}
-		return f
+		return withoutCgroup(f, layout+": off ("+limits.EnvCgroup+"=none)", "unset "+limits.EnvCgroup)
 	case named != "" && l.V2Mount != "" && strings.HasPrefix(filepath.Clean(named)+"/", strings.TrimSuffix(l.V2Mount, "/")+"/"):
 		if err := v2Writable(named); err != nil {
 			f.status, f.summary = statusFail, fmt.Sprintf("%s: %s=%s is not usable: %s", layout, limits.EnvCgroup, named, errText(err))
@@ -919,8 +871,7 @@ func checkCgroups(h *doctorHost) finding {
 			f.fixes = []string{"unset " + limits.EnvCgroup + ", or name a cgroup2 directory delegated to you"}
 			return f
 		}
-		have, _ := readWords(filepath.Join(named, "cgroup.controllers"))
-		f.summary = fmt.Sprintf("%s: %s=%s (%s)", layout, limits.EnvCgroup, named, wordsText(have))
+		f.summary = fmt.Sprintf("%s: %s=%s (%s)", layout, limits.EnvCgroup, named, controllersText(named))
 		return f
 	case named != "":
 		f.summary = fmt.Sprintf("%s: %s=%s (a v1 parent; not checked here)", layout, limits.EnvCgroup, named)
@@ -929,10 +880,8 @@ func checkCgroups(h *doctorHost) finding {
 
 	// As Prepare: our own cgroup2 directory first, then v1 delegation.
 	if l.V2Dir != "" {
-		have, err := readWords(filepath.Join(l.V2Dir, "cgroup.controllers"))
-		if err == nil {
-			werr := v2Writable(l.V2Dir)
-			miss := lacking(have)
+		if have, err := controllers(l.V2Dir); err == nil {
+			werr, miss := v2Writable(l.V2Dir), lacking(have)
 			f.details = append(f.details, fmt.Sprintf("own cgroup2 directory %s: controllers %s", l.V2Dir, wordsText(have)))
 			switch {
 			case werr == nil && len(miss) == 0:
@@ -950,23 +899,15 @@ func checkCgroups(h *doctorHost) finding {
 		}
 	}
 	if len(l.V1) == 0 {
-		f.status, f.summary = statusWarn, layout+": no cgroup controllers jail can use"
-		f.notes = []string{noCgroupNote}
-		return f
+		return withoutCgroup(f, layout+": no cgroup controllers jail can use")
 	}
 	var found, lack []string
 	for _, c := range l.V1 {
-		dir := ""
-		for _, cand := range c.Candidates {
-			if limits.V1Writable(cand) == nil {
-				dir = cand
-				break
-			}
-		}
+		i := slices.IndexFunc(c.Candidates, func(d string) bool { return limits.V1Writable(d) == nil })
 		switch {
-		case dir != "":
+		case i >= 0:
 			found = append(found, c.Name)
-			f.details = append(f.details, c.Name+": delegated at "+dir)
+			f.details = append(f.details, c.Name+": delegated at "+c.Candidates[i])
 		case c.Optional:
 			f.details = append(f.details, c.Name+": not delegated (optional) at "+strings.Join(c.Candidates, " or "))
 		default:
@@ -978,27 +919,22 @@ func checkCgroups(h *doctorHost) finding {
 		f.summary = fmt.Sprintf("%s: v1 delegated to %s (%s)", layout, h.user, strings.Join(found, " "))
 		return f
 	}
-	f.status = statusWarn
-	f.summary = fmt.Sprintf("%s: no v1 subtree delegated to %s (lacks %s)", layout, h.user, strings.Join(lack, ", "))
-	f.notes = []string{noCgroupNote}
 	sudo := "sudo "
 	if h.uid == 0 {
 		sudo = ""
 	}
-	f.fixes = []string{"as root, once: " + sudo + exeName(h) + " setup-cgroup --user " + h.user}
-	return f
+	return withoutCgroup(f, fmt.Sprintf("%s: no v1 subtree delegated to %s (lacks %s)", layout, h.user, strings.Join(lack, ", ")),
+		"as root, once: "+sudo+exeName(h)+" setup-cgroup --user "+h.user)
 }
 
 // v2NotDelegated explains a cgroup2 host where our own cgroup is not ours,
 // looking at what systemd's user manager would delegate.
 func v2NotDelegated(h *doctorHost, f finding, werr error) finding {
-	f.status = statusWarn
-	f.summary = fmt.Sprintf("v2: your cgroup %s is not delegated to you", h.layout.V2Dir)
-	f.notes = []string{noCgroupNote}
+	f = withoutCgroup(f, fmt.Sprintf("v2: your cgroup %s is not delegated to you", h.layout.V2Dir),
+		"run jail in a delegated scope: systemd-run --user --scope -p Delegate=yes "+exeName(h)+" ...")
 	f.details = append(f.details, errText(werr))
-	f.fixes = []string{"run jail in a delegated scope: systemd-run --user --scope -p Delegate=yes " + exeName(h) + " ..."}
 	mgr := filepath.Join(h.layout.V2Mount, "user.slice", fmt.Sprintf("user-%d.slice", h.uid), fmt.Sprintf("user@%d.service", h.uid))
-	have, err := readWords(filepath.Join(mgr, "cgroup.controllers"))
+	have, err := controllers(mgr)
 	switch {
 	case err != nil:
 		f.notes = append(f.notes, fmt.Sprintf("no systemd user manager runs for uid %d (%s), so systemd-run --user has none to ask", h.uid, mgr))
@@ -1011,13 +947,6 @@ func v2NotDelegated(h *doctorHost, f finding, werr error) finding {
 	}
 	f.fixes = append(f.fixes, "or have root make a cgroup2 directory, chown it to you, and name it: --cgroup DIR or "+limits.EnvCgroup+"=DIR")
 	return f
-}
-
-func wordsText(w []string) string {
-	if len(w) == 0 {
-		return "no controllers"
-	}
-	return strings.Join(w, " ")
 }
 
 // exeName is how the fixes call jail: its path when it is not in PATH.
@@ -1040,30 +969,21 @@ func kernelAtLeast(release string, maj, min int) bool {
 	}
 	a, err1 := strconv.Atoi(parts[0])
 	b, err2 := strconv.Atoi(strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return a > maj || a == maj && b >= min
+	return err1 == nil && err2 == nil && (a > maj || a == maj && b >= min)
 }
 
 // parseSeccompStatus reads the Seccomp (0 none, 1 strict, 2 filter) and
 // Seccomp_filters fields of /proc/PID/status; -1 when absent.
 func parseSeccompStatus(status string) (mode, filters int) {
 	mode, filters = -1, -1
-	s := bufio.NewScanner(strings.NewReader(status))
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
+	for _, line := range strings.Split(status, "\n") {
+		k, v, _ := strings.Cut(line, ":")
 		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			continue
-		}
-		switch k {
-		case "Seccomp":
+		switch {
+		case err != nil:
+		case k == "Seccomp":
 			mode = n
-		case "Seccomp_filters":
+		case k == "Seccomp_filters":
 			filters = n
 		}
 	}
@@ -1078,14 +998,12 @@ func seccompFilters() error {
 		return os.NewSyscallError("prctl(PR_GET_SECCOMP)", err)
 	}
 	action := uint32(unix.SECCOMP_RET_KILL_PROCESS)
-	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0, uintptr(unsafe.Pointer(&action)))
-	if errno != 0 {
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0, uintptr(unsafe.Pointer(&action))); errno != 0 {
 		return os.NewSyscallError("seccomp(SECCOMP_GET_ACTION_AVAIL)", errno)
 	}
 	return nil
 }
 
-// landlockABI returns the Landlock ABI version the kernel offers.
 func landlockABI() (int, error) {
 	r, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno != 0 {
@@ -1095,8 +1013,8 @@ func landlockABI() (int, error) {
 }
 
 func checkKernel(h *doctorHost) finding {
-	f := finding{}
-	have := []string{}
+	var f finding
+	var have []string
 	if h.timeNS {
 		have = append(have, "time namespaces")
 	} else {
@@ -1141,9 +1059,6 @@ func checkKernel(h *doctorHost) finding {
 		f.details = append(f.details, fmt.Sprintf("this process is already under %s seccomp filter(s); jail's filter stacks on them", countText(h.seccompCount)))
 	}
 	f.summary = "Linux " + h.kernel + ": " + strings.Join(have, ", ")
-	if f.status != statusOK {
-		f.fixes = slices.Compact(f.fixes)
-	}
 	return f
 }
 
@@ -1193,28 +1108,24 @@ func detectContainer(root string) (kind string, why []string) {
 }
 
 func checkContainer(h *doctorHost) finding {
-	var f finding
-	f.details = h.containerWhy
+	f := finding{details: h.containerWhy}
 	filtered := h.seccompMode == 2
 	if filtered {
 		f.details = append(f.details, fmt.Sprintf("this process is under %s seccomp filter(s) (Seccomp: 2 in /proc/self/status)", countText(h.seccompCount)))
 	}
-	where := "a container (" + h.container + ")"
-	if h.container == "" {
-		where = "no container detected"
-		if filtered {
-			where = "no container detected, but under a seccomp filter"
-		}
+	where := "no container detected"
+	switch {
+	case h.container != "":
+		where = "a container (" + h.container + ")"
+	case filtered:
+		where = "no container detected, but under a seccomp filter"
 	}
-	if h.trial.err == nil {
+	switch {
+	case h.container == "" && !filtered:
 		f.summary = where
-		if h.container != "" || filtered {
-			f.summary += "; jail's namespaces work in it"
-		}
 		return f
-	}
-	if h.container == "" && !filtered {
-		f.summary = where
+	case h.trial.err == nil:
+		f.summary = where + "; jail's namespaces work in it"
 		return f
 	}
 	f.status = statusFail

@@ -199,11 +199,7 @@ func (c *cgroupTree) dir(t *testing.T, dir string, files map[string]string) stri
 
 func (c *cgroupTree) check(t *testing.T, uid int, user string) finding {
 	t.Helper()
-	l, err := limits.ReadLayout(strings.NewReader(c.mountinfo.String()), strings.NewReader(c.procCg.String()), user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return checkCgroups(&doctorHost{uid: uid, user: user, layout: l, exe: "jail"})
+	return checkCgroups(&doctorHost{uid: uid, user: user, layout: mustLayout(t, c, user), exe: "jail"})
 }
 
 func mustHave(t *testing.T, what string, got []string, want string) {
