@@ -145,7 +145,8 @@ var judgeCases = []judgeCase{
 			"loop.java":    "public class loop { public static void main(String[] x) { long i = 0; while (true) { i++; if (i == -1) break; } System.out.println(i); } }\n",
 			"hog.java":     "import java.util.*;\npublic class hog { public static void main(String[] x) { List<long[]> v = new ArrayList<>(); while (true) { long[] a = new long[1 << 17]; Arrays.fill(a, 1); v.add(a); } } }\n",
 		},
-		build: [][]string{{"javac", "correct.java", "loop.java", "hog.java"}},
+		// No perf data: the JVM would leave /tmp/hsperfdata_$USER behind.
+		build: [][]string{{"javac", "-J-XX:-UsePerfData", "correct.java", "loop.java", "hog.java"}},
 		run:   func(n string) []string { return []string{"java", "-Xss64m", n} },
 	},
 }
@@ -272,7 +273,9 @@ func TestProfileExamples(t *testing.T) {
 				os.Remove(filepath.Join(dir, "out.txt"))
 				cmd := exec.Command("sh", "-c", c)
 				cmd.Dir = dir
-				cmd.Env = append(os.Environ(), "PATH="+path, "PWD="+dir)
+				// _JAVA_OPTIONS reaches the host's javac only (jail's
+				// environment is clean): no /tmp/hsperfdata_$USER left.
+				cmd.Env = append(os.Environ(), "PATH="+path, "PWD="+dir, "_JAVA_OPTIONS=-XX:-UsePerfData")
 				out, err := cmd.CombinedOutput()
 				if err != nil {
 					t.Errorf("%s: $ %s: %v\n%s", file, c, err, out)
