@@ -802,16 +802,23 @@ func hostSleeper(t *testing.T) int {
 	return c.Process.Pid
 }
 
+// The attack tables are shared with adversarial_batch_test.go, which runs
+// the same attacks in batch runs: a table that needs targets is a function
+// that makes them (stopped when the test ends).
+
 func TestAttackFilesystem(t *testing.T) {
 	requireSandbox(t)
-	profile := helperProfile(t, "")
+	runAttacks(t, helperProfile(t, ""), filesystemAttacks(t))
+}
+
+func filesystemAttacks(t *testing.T) []attack {
 	tmp := t.TempDir()
 	secret := filepath.Join(tmp, "secret")
 	if err := os.WriteFile(secret, []byte("host secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sleeper := strconv.Itoa(hostSleeper(t))
-	runAttacks(t, profile, []attack{
+	return []attack{
 		{name: "write-rootfs", role: "openw",
 			inside:  []string{"/x", "/usr/x", "/etc/x", "/etc/passwd", "/usr/bin/true", "/jailtest"},
 			outside: []string{filepath.Join(tmp, "x")}, where: "host"},
@@ -832,15 +839,18 @@ func TestAttackFilesystem(t *testing.T) {
 			inside: []string{"/usr"}, outside: []string{tmp}, where: "host"},
 		{name: "open_by_handle_at", role: "open-by-handle",
 			inside: []string{"/usr", "/usr/bin"}, outside: []string{tmp, tmp}, where: "userns", wantOut: "EPERM"},
-	})
+	}
 }
 
 func TestAttackProcesses(t *testing.T) {
 	requireSandbox(t)
-	profile := helperProfile(t, "")
+	runAttacks(t, helperProfile(t, ""), processAttacks(t))
+}
+
+func processAttacks(t *testing.T) []attack {
 	me := strconv.Itoa(os.Getpid())
 	sleeper := strconv.Itoa(hostSleeper(t))
-	runAttacks(t, profile, []attack{
+	return []attack{
 		{name: "host-pid", role: "hostproc", inside: []string{me}, outside: []string{me}, where: "host"},
 		// Outside the target is a host process of the same user (this
 		// kernel has no Yama, or a scope that allows it is assumed);
@@ -848,14 +858,17 @@ func TestAttackProcesses(t *testing.T) {
 		{name: "ptrace-init", role: "ptrace-attach", inside: []string{"1"}, outside: []string{sleeper}, where: "host"},
 		{name: "ptrace-child", role: "ptrace-child", outside: []string{}, where: "host"},
 		{name: "ptrace-traceme", role: "ptrace-traceme", outside: []string{}, where: "host"},
-	})
+	}
 }
 
 func TestAttackMounts(t *testing.T) {
 	requireSandbox(t)
-	profile := helperProfile(t, "")
+	runAttacks(t, helperProfile(t, ""), mountAttacks(t))
+}
+
+func mountAttacks(t *testing.T) []attack {
 	src, dst := t.TempDir(), t.TempDir()
-	runAttacks(t, profile, []attack{
+	return []attack{
 		{name: "mount-tmpfs", role: "mount-tmpfs", inside: []string{"/tmp"}, outside: []string{dst}, where: "userns"},
 		{name: "remount-usr-rw", role: "remount-rw", inside: []string{"/usr"}, outside: []string{src, "--prepare"}, where: "userns"},
 		{name: "remount-root-rw", role: "remount-rw", inside: []string{"/"}, outside: []string{src, "--prepare"}, where: "userns"},
@@ -867,7 +880,7 @@ func TestAttackMounts(t *testing.T) {
 		// namespace, with every capability there.
 		{name: "nested-userns-remount-usr", role: "userns-remount", inside: []string{"/usr"}, outRole: "remount-rw", outside: []string{src, "--prepare"}, where: "userns"},
 		{name: "nested-userns-remount-root", role: "userns-remount", inside: []string{"/"}, outRole: "remount-rw", outside: []string{src, "--prepare"}, where: "userns"},
-	})
+	}
 }
 
 func TestAttackKernel(t *testing.T) {
@@ -877,44 +890,49 @@ func TestAttackKernel(t *testing.T) {
 	}
 	profile := helperProfile(t, "")
 	before, _ := os.Hostname()
-	runAttacks(t, profile, []attack{
-		{name: "keyctl", role: "keyctl", outside: []string{}, where: "host"},
-		{name: "bpf", role: "bpf", outside: []string{}, where: "host"},
-		{name: "perf_event_open", role: "perf", outside: []string{}, where: "host"},
-		{name: "userfaultfd", role: "userfaultfd", outside: []string{}, where: "host"},
-		{name: "kexec_load", role: "kexec", outside: []string{}, where: "userns", wantOut: "EPERM"},
-		{name: "init_module", role: "init-module", outside: []string{}, where: "userns", wantOut: "EPERM"},
-		{name: "finit_module", role: "finit-module", outside: []string{}, where: "userns", wantOut: "EPERM"},
-		{name: "clock_settime", role: "clock-settime", outside: []string{}, where: "userns", wantOut: "EPERM"},
-		{name: "settimeofday", role: "settimeofday", outside: []string{}, where: "userns", wantOut: "EPERM"},
-		// The outside run is in a new PID namespace of its own user
-		// namespace: there it holds CAP_SYS_BOOT.
-		{name: "reboot", role: "reboot", outside: []string{}, where: "userns", wantOut: "EINVAL"},
-		{name: "sethostname", role: "sethostname", outside: []string{}, where: "userns"},
-	})
+	runAttacks(t, profile, kernelAttacks)
 	if after, _ := os.Hostname(); after != before {
 		t.Errorf("host name changed from %q to %q", before, after)
 	}
 }
 
+var kernelAttacks = []attack{
+	{name: "keyctl", role: "keyctl", outside: []string{}, where: "host"},
+	{name: "bpf", role: "bpf", outside: []string{}, where: "host"},
+	{name: "perf_event_open", role: "perf", outside: []string{}, where: "host"},
+	{name: "userfaultfd", role: "userfaultfd", outside: []string{}, where: "host"},
+	{name: "kexec_load", role: "kexec", outside: []string{}, where: "userns", wantOut: "EPERM"},
+	{name: "init_module", role: "init-module", outside: []string{}, where: "userns", wantOut: "EPERM"},
+	{name: "finit_module", role: "finit-module", outside: []string{}, where: "userns", wantOut: "EPERM"},
+	{name: "clock_settime", role: "clock-settime", outside: []string{}, where: "userns", wantOut: "EPERM"},
+	{name: "settimeofday", role: "settimeofday", outside: []string{}, where: "userns", wantOut: "EPERM"},
+	// The outside run is in a new PID namespace of its own user
+	// namespace: there it holds CAP_SYS_BOOT.
+	{name: "reboot", role: "reboot", outside: []string{}, where: "userns", wantOut: "EINVAL"},
+	{name: "sethostname", role: "sethostname", outside: []string{}, where: "userns"},
+}
+
 func TestAttackNetwork(t *testing.T) {
 	requireSandbox(t)
-	profile := helperProfile(t, "")
+	runAttacks(t, helperProfile(t, ""), networkAttacks(t))
+}
+
+func networkAttacks(t *testing.T) []attack {
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tcp.Close()
+	t.Cleanup(func() { tcp.Close() })
 	abstract := fmt.Sprintf("@jail-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	ul, err := net.Listen("unix", abstract)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ul.Close()
-	runAttacks(t, profile, []attack{
+	t.Cleanup(func() { ul.Close() })
+	return []attack{
 		{name: "tcp-127.0.0.1", role: "connect", inside: []string{"tcp", tcp.Addr().String()}, outside: []string{"tcp", tcp.Addr().String()}, where: "host"},
 		{name: "abstract-unix", role: "connect", inside: []string{"unix", abstract}, outside: []string{"unix", abstract}, where: "host"},
-	})
+	}
 }
 
 func TestAttackLeakedFD(t *testing.T) {
@@ -1072,25 +1090,34 @@ func TestAttackDaemon(t *testing.T) {
 // own verdict.
 func TestFaultSignalsToInit(t *testing.T) {
 	requireSandbox(t)
-	for _, tc := range []struct{ base, role, want string }{
-		{"default", "sigqueue-init", "sigqueue EPERM pidfd EPERM\nalive\n"},
-		{"judge", "sigqueue-init", "sigqueue EPERM pidfd ENOSYS\nalive\n"}, // pidfd_open is not on the judge's list
-		{"default", "fsetsig-init", "setown ok setsig EPERM\nalive\n"},
-		{"judge", "fsetsig-init", "setown ENOSYS setsig EPERM\nalive\n"},
-	} {
-		profile := helperProfile(t, "")
-		if tc.base == "judge" {
-			b, err := os.ReadFile(profile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(profile, bytes.Replace(b, []byte(`base = "default"`), []byte(`base = "judge"`), 1), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	for _, tc := range faultSignalCases {
+		profile := seccompBaseProfile(t, tc.base)
 		r := jail(t, "--profile", profile, "--", "/jailtest", "__role", tc.role)
 		if r.code != 0 || r.stdout != tc.want {
 			t.Errorf("%s %s: exit %d, stdout %q, want %q (stderr %s)", tc.base, tc.role, r.code, r.stdout, tc.want, r.stderr)
 		}
 	}
+}
+
+var faultSignalCases = []struct{ base, role, want string }{
+	{"default", "sigqueue-init", "sigqueue EPERM pidfd EPERM\nalive\n"},
+	{"judge", "sigqueue-init", "sigqueue EPERM pidfd ENOSYS\nalive\n"}, // pidfd_open is not on the judge's list
+	{"default", "fsetsig-init", "setown ok setsig EPERM\nalive\n"},
+	{"judge", "fsetsig-init", "setown ENOSYS setsig EPERM\nalive\n"},
+}
+
+// seccompBaseProfile is helperProfile with the given seccomp base.
+func seccompBaseProfile(t *testing.T, base string) string {
+	t.Helper()
+	profile := helperProfile(t, "")
+	if base == "judge" {
+		b, err := os.ReadFile(profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(profile, bytes.Replace(b, []byte(`base = "default"`), []byte(`base = "judge"`), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return profile
 }

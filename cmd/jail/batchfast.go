@@ -525,6 +525,17 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		case s := <-sigs:
 			_ = cmdP.Signal(s)
 		case m := <-msgs:
+			if m.err != nil && initP.fd < 0 {
+				// The zygote was dying when the request reached it
+				// (its socket still took the packet): no init was
+				// reported, so nothing of this run started. The request
+				// goes to a new zygote, as when it was found dead.
+				z.dead = m.err
+				for _, o := range outputs {
+					o.r.Close()
+				}
+				return 0, errZygoteGone
+			}
 			if m.err != nil {
 				// The zygote died (and with it the run's init and
 				// command): the OOM killer, or a bug. The verdict is
