@@ -84,14 +84,15 @@ func pyBuild(dir, src string) ([]string, error) {
 }
 
 func javaBuild(dir, src string) ([]string, error) {
-	if err := build(dir, "javac", src); err != nil {
+	// No perf data: a JVM would leave /tmp/hsperfdata_$USER behind.
+	if err := build(dir, "javac", "-J-XX:-UsePerfData", src); err != nil {
 		return nil, err
 	}
 	java, err := exec.LookPath("java")
 	if err != nil {
 		return nil, err
 	}
-	return []string{java, "-Xmx256m", "-Xss64m", "-cp", dir, "Main"}, nil
+	return []string{java, "-XX:-UsePerfData", "-Xmx256m", "-Xss64m", "-cp", dir, "Main"}, nil
 }
 
 func build(dir, tool string, args ...string) error {
