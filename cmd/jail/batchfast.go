@@ -184,13 +184,7 @@ func (z *zygote) start(base *Plan) error {
 	if fd := z.holder.FD(); fd >= 0 {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	byRuntime := os.Geteuid() == 0 && !plan.IDMap.Helper
-	if byRuntime {
-		cmd.SysProcAttr.UidMappings = sysMap(plan.IDMap.UIDs)
-		cmd.SysProcAttr.GidMappings = sysMap(plan.IDMap.GIDs)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = !plan.IDMap.SetgroupsDeny
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: plan.IDMap.SetgroupsDeny}
-	}
+	byRuntime := mapByRuntime(cmd.SysProcAttr, plan.IDMap)
 	err = cmd.Start()
 	child.Close()
 	if err != nil {
@@ -640,44 +634,14 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	if wd != nil {
 		killedFor = wd.Reason()
 	}
-	if killedFor == "" && result == nil && rep.Memory.OOMKills > 0 {
-		killedFor = "memory"
-	}
-	if result != nil {
-		rep.ExitCode, rep.Signal = result.Code, result.Signal
-	}
-	rep.Limit = killedFor
-	rep.Killed = killedFor != "" || (result == nil && stageErr == nil)
-	var code int
-	switch {
-	case killedFor != "" && stageErr == nil:
-		if result == nil {
-			rep.Signal = int(unix.SIGKILL)
-		}
-		if result != nil && result.Signal == 0 {
-			code = result.Code
-		} else {
-			code = 128 + rep.Signal
-		}
-	case stageErr != nil:
-		var ee *execError
-		if errors.As(stageErr, &ee) {
-			return ee.code, ee
-		}
-		return exitSetup, stageErr
-	case result != nil && result.Signal != 0:
-		code = 128 + result.Signal
-	case result != nil:
-		code = result.Code
-	default:
+	code, err, ok := ending(rep, killedFor, result, stageErr)
+	if !ok {
 		return exitSetup, &setupError{errors.New("sandbox init ended before the command did")}
 	}
-	rep.verdict(wdReason(rep), time.Duration(l.CPUTime), time.Duration(l.WallTime))
-	switch rep.Status {
-	case StatusTO, StatusML, StatusOL:
-		code = exitLimit
+	if err != nil {
+		return code, err
 	}
-	return code, nil
+	return judge(rep, l, code), nil
 }
 
 // runOne runs a batch request: through the zygote when the batch has one

@@ -58,6 +58,38 @@ type execRequest struct {
 	err   error
 }
 
+// startStage is what the sandbox's init and a batch's zygote do first: die
+// with stage 0, take the name comm, become non-dumpable, and read the plan.
+// It returns no plan and no error when stage 0 is gone already.
+func startStage(sock *os.File, comm string) (*Plan, error) {
+	// An exec resets the parent-death signal set by stage 0's clone.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return nil, os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err)
+	}
+	// A name for ps and /proc/1/comm instead of "exe".
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(comm + "\x00")[0])), 0, 0, 0)
+	// Not dumpable: the command cannot ptrace PID 1 or open /proc/1/exe
+	// (the jail binary) without CAP_SYS_PTRACE, which it never holds. The
+	// command's process shares this memory until its execve, and the
+	// zygote's per-run inits are its copies, so they are not dumpable
+	// either.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err)
+	}
+	m, err := ipc.Recv(sock)
+	if err != nil {
+		return nil, nil
+	}
+	var plan Plan
+	if err := json.Unmarshal(m.Data, &plan); err != nil || m.Type != ipc.TypePlan {
+		return nil, fmt.Errorf("bad plan message %q: %v", m.Type, err)
+	}
+	if plan.Version != planVersion {
+		return nil, fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion)
+	}
+	return &plan, nil
+}
+
 // stage2 is the sandbox's PID 1: it builds the sandbox from the plan,
 // starts the command once the root is ready and the exec spec has come
 // (spawnCommand), then reaps and forwards signals until the command ends.
@@ -84,29 +116,12 @@ func stage2() (code int) {
 		}
 	}()
 
-	// An exec resets the parent-death signal set by stage 0's clone.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-		return fail("init", os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err))
+	plan, err := startStage(sock, "jail-init")
+	if plan == nil && err == nil {
+		return exitSetup // stage 0 died before the prctls: nothing to report to
 	}
-	// A name for ps and /proc/1/comm instead of "exe".
-	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("jail-init\x00")[0])), 0, 0, 0)
-	// Not dumpable: the command cannot ptrace PID 1 or open /proc/1/exe
-	// (the jail binary) without CAP_SYS_PTRACE, which it never holds. The
-	// command's process shares this memory until its execve, so it is not
-	// dumpable either until then.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fail("init", os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err))
-	}
-	m, err := ipc.Recv(sock)
 	if err != nil {
-		return exitSetup // stage 0 died before the prctl above: nothing to report to
-	}
-	var plan Plan
-	if err := json.Unmarshal(m.Data, &plan); err != nil || m.Type != ipc.TypePlan {
-		return fail("init", fmt.Errorf("bad plan message %q: %v", m.Type, err))
-	}
-	if plan.Version != planVersion {
-		return fail("init", fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion))
+		return fail("init", err)
 	}
 	// timens.c ran before main: this process is in the sandbox's time
 	// namespace, or it says why not.

@@ -253,15 +253,21 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 	}
 	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg}, rep)
 	if err == nil {
-		rep.verdict(wdReason(rep), time.Duration(l.CPUTime), time.Duration(l.WallTime))
-		switch rep.Status {
-		case StatusTO, StatusML, StatusOL:
-			// One status for every limit, whatever delivered the end
-			// (jail's SIGKILL, the OOM killer, RLIMIT_CPU's SIGXCPU).
-			code = exitLimit
-		}
+		code = judge(rep, l, code)
 	}
 	return code, err
+}
+
+// judge gives a finished run its verdict and returns jail's exit code: the
+// command's, or exitLimit for every limit, whatever delivered the end
+// (jail's SIGKILL, the OOM killer, RLIMIT_CPU's SIGXCPU).
+func judge(rep *Report, l profile.Limits, code int) int {
+	rep.verdict(wdReason(rep), time.Duration(l.CPUTime), time.Duration(l.WallTime))
+	switch rep.Status {
+	case StatusTO, StatusML, StatusOL:
+		return exitLimit
+	}
+	return code
 }
 
 // wdReason is the limit jail's own watchdog or the OOM killer ended the

@@ -130,18 +130,7 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 			Setpgid: true,
 		},
 	}
-	// Root as the caller: its own uid is not in the map (the sandbox must
-	// never be host root), so after the maps are written the child would be
-	// the overflow uid, without capabilities. The Go runtime writes the maps
-	// (root may write any map) and then switches the child to uid 0 of the
-	// namespace before its execve, so stage 1 starts as that uid.
-	byRuntime := os.Geteuid() == 0 && !plan.IDMap.Helper
-	if byRuntime {
-		cmd.SysProcAttr.UidMappings = sysMap(plan.IDMap.UIDs)
-		cmd.SysProcAttr.GidMappings = sysMap(plan.IDMap.GIDs)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = !plan.IDMap.SetgroupsDeny
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: plan.IDMap.SetgroupsDeny}
-	}
+	byRuntime := mapByRuntime(cmd.SysProcAttr, plan.IDMap)
 	// cgroup v2: the child is born in the sandbox's cgroup (clone3 with
 	// CLONE_INTO_CGROUP), so nothing of it ever runs unlimited.
 	if fd := cg.FD(); fd >= 0 {
@@ -319,7 +308,22 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		overhead = result.Overhead
 	}
 	account(rep, cg, overhead.Add(nil), result)
-	killedFor := wd.Reason()
+	if code, err, ok := ending(rep, wd.Reason(), result, stageErr); ok {
+		return code, err
+	}
+	if relayedOK {
+		// A signal ended the set-up: exit as the shell would, and say so.
+		rep.Signal = int(relayed)
+		return 128 + int(relayed), &setupError{fmt.Errorf("interrupted by signal %d before the command started", relayed)}
+	}
+	return exitSetup, fmt.Errorf("sandbox init ended before the command did: %v", waitErr)
+}
+
+// ending fills the report from how a run ended (the limit jail killed it
+// for, the init's exit message, a set-up or exec error) and returns jail's
+// exit code. ok is false when none of them ended it: no limit, no error,
+// and the init gone without a word.
+func ending(rep *Report, killedFor string, result *ipc.Msg, stageErr error) (code int, err error, ok bool) {
 	if killedFor == "" && result == nil && rep.Memory.OOMKills > 0 {
 		killedFor = "memory" // the OOM killer took the init itself
 	}
@@ -328,32 +332,27 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	}
 	rep.Limit = killedFor
 	rep.Killed = killedFor != "" || (result == nil && stageErr == nil)
-
 	switch {
 	case killedFor != "" && stageErr == nil:
 		if result == nil {
 			rep.Signal = int(unix.SIGKILL)
 		}
 		if result != nil && result.Signal == 0 {
-			return result.Code, nil
+			return result.Code, nil, true
 		}
-		return 128 + rep.Signal, nil
-	case result == nil && stageErr == nil && relayedOK:
-		// A signal ended the set-up: exit as the shell would, and say so.
-		rep.Signal = int(relayed)
-		return 128 + int(relayed), &setupError{fmt.Errorf("interrupted by signal %d before the command started", relayed)}
+		return 128 + rep.Signal, nil, true
 	case stageErr != nil:
 		var ee *execError
 		if errors.As(stageErr, &ee) {
-			return ee.code, ee
+			return ee.code, ee, true
 		}
-		return exitSetup, stageErr
+		return exitSetup, stageErr, true
 	case result != nil && result.Signal != 0:
-		return 128 + result.Signal, nil
+		return 128 + result.Signal, nil, true
 	case result != nil:
-		return result.Code, nil
+		return result.Code, nil, true
 	}
-	return exitSetup, fmt.Errorf("sandbox init ended before the command did: %v", waitErr)
+	return 0, nil, false
 }
 
 // cloneError explains why the namespaces could not be created.
@@ -365,6 +364,24 @@ func cloneError(err error) error {
 		return fmt.Errorf("create namespaces: %w (are user namespaces allowed here? inside a container, its seccomp profile may block them)", err)
 	}
 	return fmt.Errorf("create namespaces: %w", err)
+}
+
+// mapByRuntime sets up attr so that the Go runtime writes the child's id
+// maps, when root is the caller, and reports whether it did. Root's own uid
+// is not in the map (the sandbox must never be host root), so after the
+// maps are written the child would be the overflow uid, without
+// capabilities. The Go runtime writes the maps (root may write any map) and
+// then switches the child to uid 0 of the namespace before its execve, so
+// it starts as that uid. Anyone else's maps are written by newuidmap.
+func mapByRuntime(attr *syscall.SysProcAttr, m userns.Mapping) bool {
+	if os.Geteuid() != 0 || m.Helper {
+		return false
+	}
+	attr.UidMappings = sysMap(m.UIDs)
+	attr.GidMappings = sysMap(m.GIDs)
+	attr.GidMappingsEnableSetgroups = !m.SetgroupsDeny
+	attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: m.SetgroupsDeny}
+	return true
 }
 
 func sysMap(m []userns.IDMap) []syscall.SysProcIDMap {

@@ -24,7 +24,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -72,24 +71,12 @@ func zygote2() (code int) {
 			code = fail("zygote", fmt.Errorf("panic: %v", r))
 		}
 	}()
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-		return fail("zygote", os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err))
-	}
-	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("jail-zygote\x00")[0])), 0, 0, 0)
-	// Not dumpable, and so neither are the per-run inits it forks.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fail("zygote", os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err))
-	}
-	m, err := ipc.Recv(sock)
-	if err != nil {
+	plan, err := startStage(sock, "jail-zygote")
+	if plan == nil && err == nil {
 		return exitSetup
 	}
-	var plan Plan
-	if err := json.Unmarshal(m.Data, &plan); err != nil || m.Type != ipc.TypePlan {
-		return fail("zygote", fmt.Errorf("bad plan message %q: %v", m.Type, err))
-	}
-	if plan.Version != planVersion {
-		return fail("zygote", fmt.Errorf("plan version %d, this binary speaks %d", plan.Version, planVersion))
+	if err != nil {
+		return fail("zygote", err)
 	}
 	if err := timensError(plan.Time); err != nil {
 		return fail("time", err)
