@@ -6,6 +6,11 @@
 // profile line before any namespace exists. Setup runs inside the new mount
 // namespace (stage 2), executes the list and verifies the resulting mount
 // table. The list is plain data: it crosses the process boundary as JSON.
+//
+// It also opens the host files of a run, which jail reads and writes
+// itself (stdin, stdout, stderr, reports: OpenInput, PrepareOutput), so
+// that nothing a sandbox planted at their paths is followed, written
+// through or blocked on (hostfile_linux.go).
 package fs
 
 // OpKind is what one operation creates.
