@@ -34,7 +34,9 @@ import (
 //
 // Only argv is required. stdin, stdout and stderr are files opened with
 // the caller's rights (relative to jail's working directory), /dev/null
-// when left out: the batch's own streams never reach a command. limits
+// when left out: the batch's own streams never reach a command. Like a
+// single run's, they and report and meta follow no link a sandbox could
+// have made, and outputs are new files (fs.OpenInput, fs.Output). limits
 // takes the limit options by name, without "--". The answer is the report
 // of `--report` with the request's id, on one line.
 
@@ -174,13 +176,17 @@ func (b *batch) run(line string) batchAnswer {
 	opts := b.opts
 	opts.stdin, opts.stdout, opts.stderr = orDevNull(req.Stdin), orDevNull(req.Stdout), orDevNull(req.Stderr)
 	opts.report, opts.meta = req.Report, req.Meta
+	// As in a single run: the reports' directories are opened before the
+	// sandbox exists.
+	reports, rerr := openReports(opts)
+	defer reports.close()
 	p, err := b.requestProfile(req)
 	if err == nil && len(req.Argv) == 0 {
 		err = errors.New("bad request: argv is empty")
 	}
-	if err != nil {
+	if err = errors.Join(err, rerr); err != nil {
 		rep.Status, rep.Message = StatusXX, err.Error()
-		_ = writeReports(opts, rep)
+		_ = reports.write(rep)
 		return ans
 	}
 	// A plan of its own: supervise changes its ids (rlimit fallback) and
@@ -191,7 +197,7 @@ func (b *batch) run(line string) batchAnswer {
 	if err != nil {
 		failedRun(rep, code, err)
 	}
-	if werr := writeReports(opts, rep); werr != nil && rep.Message == "" {
+	if werr := reports.write(rep); werr != nil && rep.Message == "" {
 		rep.Message = werr.Error()
 	}
 	return ans

@@ -408,17 +408,11 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		return exitSetup, err
 	}
 	stdio := [3]*os.File{}
-	for i, f := range []struct {
-		path string
-		flag int
-	}{{opts.stdin, os.O_RDONLY}, {opts.stdout, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}, {opts.stderr, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}} {
-		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o644)
-		if err != nil {
-			return exitSetup, err
-		}
-		defer file.Close()
-		stdio[i] = file
+	closeStdio, err := openStdio(opts, &stdio)
+	if err != nil {
+		return exitSetup, err
 	}
+	defer closeStdio()
 	if len(terminalFDs(stdio)) > 0 {
 		return 0, errNoZygote // the single-run path gives it a pty
 	}

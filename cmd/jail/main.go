@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
+	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/limits"
 	"github.com/jail-sandbox/jail/profile"
 )
@@ -145,15 +145,22 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 		return exitSetup
 	}
 	rep := &Report{Version: reportVersion, Enforcement: map[string]string{}}
+	// The reports' directories are opened now, before any sandbox
+	// exists: the reports land there whatever the run does to the paths.
+	reports, err := openReports(opts)
+	defer reports.close()
 	// Every failure from here writes the reports too (status XX): a judge
 	// must never read a previous run's file as this run's verdict.
 	failSetup := func(err error) int {
 		fmt.Fprintf(stderr, "jail: %v\n", err)
 		rep.Status, rep.Message = StatusXX, err.Error()
-		if werr := writeReports(opts, rep); werr != nil {
+		if werr := reports.write(rep); werr != nil {
 			fmt.Fprintf(stderr, "jail: %v\n", werr)
 		}
 		return exitSetup
+	}
+	if err != nil {
+		return failSetup(err) // into whichever of the two could be opened
 	}
 	p, mapping, plan, err := prepare(opts, opts.argv)
 	if err != nil {
@@ -178,7 +185,7 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	} else if rep.Limit != "" && !opts.quiet {
 		fmt.Fprintf(stderr, "jail: %s\n", rep.Message)
 	}
-	if werr := writeReports(opts, rep); werr != nil {
+	if werr := reports.write(rep); werr != nil {
 		fmt.Fprintf(stderr, "jail: %v\n", werr)
 		if code == 0 {
 			code = exitSetup
@@ -226,21 +233,11 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 	}
 
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
-	for i, f := range []struct {
-		path string
-		flag int
-	}{{opts.stdin, os.O_RDONLY}, {opts.stdout, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}, {opts.stderr, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}} {
-		if f.path == "" {
-			continue
-		}
-		// Opened here, on the host, with the caller's rights.
-		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o644)
-		if err != nil {
-			return exitSetup, err
-		}
-		defer file.Close()
-		stdio[i] = file
+	closeStdio, err := openStdio(opts, &stdio)
+	if err != nil {
+		return exitSetup, err
 	}
+	defer closeStdio()
 	var tty *ptyRelay
 	if term := terminalFDs(stdio); len(term) > 0 {
 		if tty, err = newPtyRelay(term); err != nil {
@@ -321,16 +318,93 @@ func enforcement(l profile.Limits, cg *limits.Cgroup) map[string]string {
 	return e
 }
 
-func writeReports(opts options, rep *Report) error {
+// openStdio opens the files the options name for the command's stdio
+// (those given, in place of what stdio holds), before the sandbox starts,
+// on the host, with the caller's rights, as fs.OpenInput and
+// fs.CreateOutput do: nothing a sandbox planted at these paths is followed,
+// written through or blocked on. The same path for stdout and stderr is
+// one file, as 2>&1 makes it.
+func openStdio(opts options, stdio *[3]*os.File) (closeAll func(), err error) {
+	var opened []*os.File
+	closeAll = func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	for i, p := range []string{opts.stdin, opts.stdout, opts.stderr} {
+		var f *os.File
+		switch {
+		case p == "":
+			continue
+		case i == 0:
+			f, err = fs.OpenInput(p)
+		case i == 2 && opts.stdout != "" && filepath.Clean(p) == filepath.Clean(opts.stdout):
+			stdio[2] = stdio[1]
+			continue
+		default:
+			f, err = fs.CreateOutput(p)
+		}
+		if err != nil {
+			closeAll()
+			return func() {}, fmt.Errorf("%s: %w", []string{"stdin", "stdout", "stderr"}[i], err)
+		}
+		opened = append(opened, f)
+		stdio[i] = f
+	}
+	return closeAll, nil
+}
+
+// reportFiles are a run's --report and --meta files, their directories
+// opened before the sandbox exists (fs.Output): written after the run
+// through those, never through anything the sandbox left at their names.
+type reportFiles struct {
+	report, meta *fs.Output
+	extended     bool
+}
+
+// openReports prepares the options' report files. On an error, the result
+// still holds those that could be prepared, for an XX report.
+func openReports(opts options) (*reportFiles, error) {
+	r := &reportFiles{extended: opts.metaExtended}
+	var errs []error
+	var err error
 	if opts.report != "" {
-		if err := rep.writeJSON(opts.report); err != nil {
-			return err
+		if r.report, err = fs.PrepareOutput(opts.report); err != nil {
+			errs = append(errs, fmt.Errorf("report: %w", err))
 		}
 	}
 	if opts.meta != "" {
-		return rep.writeMeta(opts.meta, opts.metaExtended)
+		if r.meta, err = fs.PrepareOutput(opts.meta); err != nil {
+			errs = append(errs, fmt.Errorf("meta: %w", err))
+		}
 	}
-	return nil
+	return r, errors.Join(errs...)
+}
+
+// write writes rep to the report files (each a new file, complete or not
+// there).
+func (r *reportFiles) write(rep *Report) error {
+	var errs []error
+	if r.report != nil {
+		b, err := rep.encodeJSON()
+		if err == nil {
+			err = r.report.WriteFile(b)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("report: %w", err))
+		}
+	}
+	if r.meta != nil {
+		if err := r.meta.WriteFile(rep.encodeMeta(r.extended)); err != nil {
+			errs = append(errs, fmt.Errorf("meta: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *reportFiles) close() {
+	r.report.Close()
+	r.meta.Close()
 }
 
 // describe words an error for the user; exec failures read like a shell's.

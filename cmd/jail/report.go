@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -119,18 +118,20 @@ func (r *Report) describe(cpuLimit, wallLimit time.Duration) string {
 	return ""
 }
 
-func (r *Report) writeJSON(path string) error {
+// encodeJSON is the report as --report writes it.
+func (r *Report) encodeJSON() ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return append(b, '\n'), nil
 }
 
-// writeMeta writes isolate's meta-file format (key:value lines) so judges
-// built on isolate read jail's results unchanged. isolate has no memory or
-// output verdict: those are SG (killed) there unless extended is set.
-func (r *Report) writeMeta(path string, extended bool) error {
+// encodeMeta is the report in isolate's meta-file format (key:value
+// lines), as --meta writes it, so judges built on isolate read jail's
+// results unchanged. isolate has no memory or output verdict: those are SG
+// (killed) there unless extended is set.
+func (r *Report) encodeMeta(extended bool) []byte {
 	var b strings.Builder
 	kv := func(k string, v any) { fmt.Fprintf(&b, "%s:%v\n", k, v) }
 	kv("time", fmt.Sprintf("%.3f", r.Time.CPU))
@@ -166,5 +167,5 @@ func (r *Report) writeMeta(path string, extended bool) error {
 	if r.Message != "" {
 		kv("message", r.Message)
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return []byte(b.String())
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,11 +35,7 @@ func TestVerdictAndMeta(t *testing.T) {
 			if r.Status != tc.status {
 				t.Errorf("status %s, want %s", r.Status, tc.status)
 			}
-			p := filepath.Join(t.TempDir(), "meta")
-			if err := r.writeMeta(p, tc.extended); err != nil {
-				t.Fatal(err)
-			}
-			b, _ := os.ReadFile(p)
+			b := r.encodeMeta(tc.extended)
 			for _, l := range tc.meta {
 				if !strings.Contains(string(b), l) {
 					t.Errorf("meta lacks %q:\n%s", l, b)
