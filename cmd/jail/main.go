@@ -381,8 +381,8 @@ func openReports(opts options) (*reportFiles, error) {
 	return r, errors.Join(errs...)
 }
 
-// write writes rep to the report files (each a new file, complete or not
-// there).
+// write writes rep to the report files, each replaced at once by a
+// complete new file.
 func (r *reportFiles) write(rep *Report) error {
 	var errs []error
 	if r.report != nil {
