@@ -19,12 +19,14 @@ const defaultDevShmSize = 64 << 20
 // Setup never follows a link, and the object found is recorded by device
 // and inode, so that Setup mounts that object or nothing. A source that is
 // itself a symlink is recreated as the same symlink (so /bin -> usr/bin on
-// a merged-/usr system stays a link instead of becoming a second mount).
+// a merged-/usr system stays a link instead of becoming a second mount). A
+// source reached through a symlink inside a writable bind of the same
+// profile is refused (plantedLink): an earlier run could have planted it.
 // Every failure names the profile file, line and key.
 func Compile(p *profile.Profile) (Spec, error) {
 	spec := Spec{DevShmSize: defaultDevShmSize}
 	var errs []error
-	binds := resolveBinds(p.Mounts)
+	binds, writable := resolveBinds(p.Mounts)
 	for i, m := range p.Mounts {
 		where := fmt.Sprintf("mount[%d]", i)
 		op := Op{Target: m.Target, Where: where, Mode: m.Mode}
@@ -47,6 +49,14 @@ func Compile(p *profile.Profile) (Spec, error) {
 				}
 				op.Kind, op.Source = OpSymlink, link
 				spec.Ops = append(spec.Ops, op)
+				continue
+			}
+			if l, j, ok := plantedLink(src, writable); ok {
+				errs = append(errs, mountErr(p, m, where+".source", fmt.Sprintf(
+					"%s: reached through the symlink %s, which is inside the writable bind of %s (mount[%d]): "+
+						"a run could have planted it to choose what this bind mounts; "+
+						"if the link is yours, name its target %s as the source, or make mount[%d] read-only",
+					m.Source, l.path, p.Mounts[j].Source, j, src.path, j)))
 				continue
 			}
 			op.Kind, op.Source, op.RW, op.IsDir, op.ID = OpBind, src.path, m.RW, src.isDir, src.id
@@ -74,17 +84,24 @@ type resolvedBind struct {
 }
 
 // resolveBinds resolves every bind source once (by index; other entries
-// stay zero).
-func resolveBinds(mounts []profile.Mount) []resolvedBind {
+// stay zero), and lists the writable directories among them, by device
+// and inode, with their index.
+func resolveBinds(mounts []profile.Mount) ([]resolvedBind, map[FileID]int) {
 	binds := make([]resolvedBind, len(mounts))
+	writable := map[FileID]int{}
 	for i, m := range mounts {
 		if m.Type != profile.Bind {
 			continue
 		}
 		src, err := resolveSource(m.Source)
 		binds[i] = resolvedBind{src, err}
+		if err == nil && m.RW && src.isDir {
+			if _, dup := writable[src.id]; !dup {
+				writable[src.id] = i
+			}
+		}
 	}
-	return binds
+	return binds, writable
 }
 
 func sourceMsg(src string, err error) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -177,6 +178,24 @@ func resolveSource(name string) (source, error) {
 	top := stack[len(stack)-1]
 	src.path, src.id, src.isDir, src.dirs = pathOf(""), top.id, true, ids()
 	return src, nil
+}
+
+// plantedLink finds a symlink that an earlier run could have put in the
+// way of src: one followed to reach it that lies inside a writable bind
+// source W (a directory of the link's ancestry is W, compared by device
+// and inode, so that another path to W counts too) while src lies outside
+// W. A link that stays inside the directory holding it reaches nothing a
+// run cannot write anyway. writable maps each writable directory to its
+// mount's index; it returns the link and that index.
+func plantedLink(src source, writable map[FileID]int) (followed, int, bool) {
+	for _, l := range src.links {
+		for _, d := range l.dirs {
+			if j, ok := writable[d]; ok && !slices.Contains(src.dirs, d) {
+				return l, j, true
+			}
+		}
+	}
+	return followed{}, 0, false
 }
 
 // readlinkFd reads the text of the symlink fd (opened O_PATH|O_NOFOLLOW).

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -85,6 +86,65 @@ func TestResolveSource(t *testing.T) {
 			}
 			if n := len(src.dirs); n == 0 || src.dirs[0] != idOf(t, "/") {
 				t.Errorf("dirs %+v do not start at /", src.dirs)
+			}
+		})
+	}
+}
+
+// A source reached through a symlink that lies inside a writable bind of
+// the same profile is refused: an earlier run (here: the test) replaced
+// sub with a link to a directory outside, to choose what /data mounts.
+func TestCompileRefusesPlantedLink(t *testing.T) {
+	root := hostTree(t)
+	proj := root + "/proj"
+	outside := root + "/outside"
+	for _, d := range []string{proj, proj + "/real", proj + "/real/data", outside, outside + "/data"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	symlink(t, outside, proj+"/sub")   // planted: leads out of the writable bind
+	symlink(t, "real", proj+"/inside") // stays inside it: nothing gained
+	symlink(t, proj, root+"/projlink") // another path to the writable directory
+	bind := func(src, dst string, rw bool, line int) profile.Mount {
+		return profile.Mount{Type: profile.Bind, Source: src, Target: dst, RW: rw, Line: line}
+	}
+	tests := []struct {
+		name   string
+		mounts []profile.Mount
+		bad    int // index of the refused mount, -1 for none
+	}{
+		{"link in the writable bind", []profile.Mount{bind(proj, proj, true, 1), bind(proj+"/sub/data", "/data", false, 5)}, 1},
+		{"writable bind listed after", []profile.Mount{bind(proj+"/sub/data", "/data", false, 1), bind(proj, "/p", true, 5)}, 0},
+		{"writable bind named through another path", []profile.Mount{bind(root+"/projlink/", "/p", true, 1), bind(proj+"/sub/data", "/data", true, 5)}, 1},
+		{"link staying inside the writable bind", []profile.Mount{bind(proj, proj, true, 1), bind(proj+"/inside/data", "/data", false, 5)}, -1},
+		{"same link, bind read-only", []profile.Mount{bind(proj, proj, false, 1), bind(proj+"/sub/data", "/data", false, 5)}, -1},
+		{"link outside any writable bind", []profile.Mount{bind(proj, proj, true, 1), bind(root+"/linkdir/inner", "/i", false, 5)}, -1},
+		{"the source is the link itself", []profile.Mount{bind(proj, proj, true, 1), bind(proj+"/sub", "/s", false, 5)}, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &profile.Profile{File: "t.toml", Mounts: tc.mounts}
+			spec, err := Compile(p)
+			if tc.bad < 0 {
+				if err != nil {
+					t.Fatalf("Compile: %v", err)
+				}
+				return
+			}
+			var pe *profile.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("Compile = %+v, %v; want a *profile.Error", spec.Ops, err)
+			}
+			m := tc.mounts[tc.bad]
+			key := fmt.Sprintf("mount[%d].source", tc.bad)
+			if pe.File != "t.toml" || pe.Line != m.Line || pe.Key != key {
+				t.Errorf("error at %s line %d key %s, want t.toml line %d key %s", pe.File, pe.Line, pe.Key, m.Line, key)
+			}
+			for _, want := range []string{proj + "/sub/data", "symlink " + proj + "/sub", "writable bind", outside + "/data"} {
+				if !strings.Contains(pe.Msg, want) {
+					t.Errorf("message %q does not name %q", pe.Msg, want)
+				}
 			}
 		})
 	}

@@ -4,7 +4,8 @@ package main
 // source lives (a build's writable directory) must not choose what a later
 // sandbox mounts from there. Stage 0 resolves each source once and records
 // its device and inode; set-up mounts that object or fails with a clear
-// error.
+// error; a source reached through a symlink inside a writable bind of the
+// same run is refused.
 
 import (
 	"fmt"
@@ -205,5 +206,44 @@ func TestAttackBindSourceSwappedInBatch(t *testing.T) {
 				t.Errorf("without a zygote, the changed source is refused: %v, printed %q", a, after)
 			}
 		})
+	}
+}
+
+// TestAttackBindSourceThroughPlantedLink: a run with the working directory
+// writable plants sub -> ../secret; a later run of the same command line
+// that binds ./sub/data must not mount secret/data: it is refused, naming
+// the link. With the working directory read-only (no run could have
+// planted the link) the same source is followed to secret, which is what
+// the planted link would have chosen.
+func TestAttackBindSourceThroughPlantedLink(t *testing.T) {
+	requireSandbox(t)
+	dir := t.TempDir()
+	w := filepath.Join(dir, "w")
+	for _, d := range []string{w, dir + "/secret", dir + "/secret/data"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(dir+"/secret/data/marker", []byte("SECRET-MARKER\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := jailIn(t, w, nil, "--bind", ".:/w", "--", "ln", "-s", "../secret", "/w/sub")
+	if l, err := os.Readlink(w + "/sub"); r.code != 0 || err != nil || l != "../secret" {
+		t.Fatalf("the first run did not plant the link: exit %d %s, %q %v", r.code, r.stderr, l, err)
+	}
+
+	r = jailIn(t, w, nil, "--bind", ".:/w", "--ro-bind", "./sub/data:/data", "--", "cat", "/data/marker")
+	if strings.Contains(r.stdout, "SECRET") {
+		t.Errorf("the planted link chose what /data mounts: %q", r.stdout)
+	}
+	for _, want := range []string{".source: " + w + "/sub/data", "symlink " + w + "/sub", "writable bind of " + w} {
+		if r.code != exitSetup || !strings.Contains(r.stderr, want) {
+			t.Errorf("exit %d, stderr %q; want %d naming %q", r.code, r.stderr, exitSetup, want)
+		}
+	}
+
+	r = jailIn(t, w, nil, "--ro-bind", ".:/w", "--ro-bind", "./sub/data:/data", "--", "cat", "/data/marker")
+	if r.code != 0 || !strings.Contains(r.stdout, "SECRET") {
+		t.Errorf("through a link outside any writable bind: exit %d, %q %s; want secret's marker", r.code, r.stdout, r.stderr)
 	}
 }
