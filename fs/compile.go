@@ -15,48 +15,51 @@ const defaultDevShmSize = 64 << 20
 
 // Compile turns a profile's mount list into operations, checking the host
 // side of each: a bind source must exist (unless optional), its symlinks are
-// resolved here so that Setup never follows a link, and a source that is
+// resolved here, in one walk through descriptors (resolveSource), so that
+// Setup never follows a link, and the object found is recorded by device
+// and inode, so that Setup mounts that object or nothing. A source that is
 // itself a symlink is recreated as the same symlink (so /bin -> usr/bin on
-// a merged-/usr system stays a link instead of becoming a second mount).
+// a merged-/usr system stays a link instead of becoming a second mount). A
+// source reached through a symlink inside a writable bind of the same
+// profile is refused (plantedLink): an earlier run could have planted it.
 // Every failure names the profile file, line and key.
 func Compile(p *profile.Profile) (Spec, error) {
 	spec := Spec{DevShmSize: defaultDevShmSize}
 	var errs []error
+	binds, writable := resolveBinds(p.Mounts)
 	for i, m := range p.Mounts {
 		where := fmt.Sprintf("mount[%d]", i)
 		op := Op{Target: m.Target, Where: where, Mode: m.Mode}
 		switch m.Type {
 		case profile.Bind:
-			fi, err := os.Lstat(m.Source)
+			src, err := binds[i].src, binds[i].err
 			if errors.Is(err, fs.ErrNotExist) && m.Optional {
 				continue
-			}
-			if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-				link, rerr := os.Readlink(m.Source)
-				if rerr == nil {
-					// A relative link means something else in another
-					// directory: pin it to what it names on the host.
-					if !filepath.IsAbs(link) && filepath.Dir(m.Target) != filepath.Dir(m.Source) {
-						link = filepath.Join(filepath.Dir(m.Source), link)
-					}
-					op.Kind, op.Source = OpSymlink, link
-					spec.Ops = append(spec.Ops, op)
-					continue
-				}
-				err = rerr
-			}
-			var resolved string
-			if err == nil {
-				resolved, err = filepath.EvalSymlinks(m.Source)
-			}
-			if err == nil {
-				fi, err = os.Stat(resolved)
 			}
 			if err != nil {
 				errs = append(errs, mountErr(p, m, where+".source", sourceMsg(m.Source, err)))
 				continue
 			}
-			op.Kind, op.Source, op.RW, op.IsDir = OpBind, resolved, m.RW, fi.IsDir()
+			if src.link != "" {
+				link := src.link
+				// A relative link means something else in another
+				// directory: pin it to what it names on the host.
+				if !filepath.IsAbs(link) && filepath.Dir(m.Target) != filepath.Dir(m.Source) {
+					link = filepath.Join(filepath.Dir(src.path), link)
+				}
+				op.Kind, op.Source = OpSymlink, link
+				spec.Ops = append(spec.Ops, op)
+				continue
+			}
+			if l, j, ok := plantedLink(src, writable); ok {
+				errs = append(errs, mountErr(p, m, where+".source", fmt.Sprintf(
+					"%s: reached through the symlink %s, which is inside the writable bind of %s (mount[%d]): "+
+						"a run could have planted it to choose what this bind mounts; "+
+						"if the link is yours, name its target %s as the source, or make mount[%d] read-only",
+					m.Source, l.path, p.Mounts[j].Source, j, src.path, j)))
+				continue
+			}
+			op.Kind, op.Source, op.RW, op.IsDir, op.ID = OpBind, src.path, m.RW, src.isDir, src.id
 		case profile.Tmpfs:
 			op.Kind, op.Size = OpTmpfs, uint64(m.Size)
 		case profile.Dir:
@@ -72,6 +75,33 @@ func Compile(p *profile.Profile) (Spec, error) {
 		spec.Ops = append(spec.Ops, op)
 	}
 	return spec, errors.Join(errs...)
+}
+
+// resolvedBind is one bind source as resolveSource found it, or why not.
+type resolvedBind struct {
+	src source
+	err error
+}
+
+// resolveBinds resolves every bind source once (by index; other entries
+// stay zero), and lists the writable directories among them, by device
+// and inode, with their index.
+func resolveBinds(mounts []profile.Mount) ([]resolvedBind, map[FileID]int) {
+	binds := make([]resolvedBind, len(mounts))
+	writable := map[FileID]int{}
+	for i, m := range mounts {
+		if m.Type != profile.Bind {
+			continue
+		}
+		src, err := resolveSource(m.Source)
+		binds[i] = resolvedBind{src, err}
+		if err == nil && m.RW && src.isDir {
+			if _, dup := writable[src.id]; !dup {
+				writable[src.id] = i
+			}
+		}
+	}
+	return binds, writable
 }
 
 func sourceMsg(src string, err error) string {

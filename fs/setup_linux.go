@@ -124,6 +124,15 @@ func rootSize(spec Spec) uint64 {
 func apply(root int, op Op) error {
 	switch op.Kind {
 	case OpBind:
+		// open_tree cannot clone a mount of another mount namespace
+		// (the kernel's may_copy_tree), so stage 0 cannot hand over a
+		// descriptor: the source is opened again here, checked against
+		// the identity stage 0 found, and that descriptor is cloned.
+		src, err := openSource(stagingOld, op)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(src)
 		if err := mountpoint(root, op.Target, op.IsDir); err != nil {
 			return err
 		}
@@ -131,7 +140,7 @@ func apply(root int, op Op) error {
 		if !op.RW {
 			attr |= unix.MOUNT_ATTR_RDONLY
 		}
-		return bindAt(root, stagingOld+op.Source, op.Target, op.IsDir, attr)
+		return bindFd(root, src, op.Source, op.Target, op.IsDir, attr)
 	case OpTmpfs:
 		if err := mkdirIn(stagingNew, op.Target, 0o755); err != nil {
 			return err
@@ -356,23 +365,36 @@ func setupDev(root int, spec Spec) error {
 	return nil
 }
 
-// bindAt clones the tree at src (recursively, with its submounts), sets
-// attr on every mount of the clone, and attaches it at target below root.
+// bindAt clones the tree at src, a path followed as it is (the host's
+// device nodes, the new proc's own files), as bindFd does.
+func bindAt(root int, src, target string, dir bool, attr uint64) error {
+	name := strings.TrimPrefix(src, stagingOld)
+	fd, err := unix.Open(src, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer unix.Close(fd)
+	return bindFd(root, fd, name, target, dir, attr)
+}
+
+// bindFd clones the tree at the O_PATH descriptor src (recursively, with
+// its submounts), sets attr on every mount of the clone, and attaches it
+// at target below root; name is src's path, for messages.
 // Setting attributes on the detached clone before it is attached means the
 // tree is never visible writable, and mount_setattr only adds flags, so the
 // flags the kernel locked on mounts inherited from the host (nosuid, noexec,
 // atime) are kept without the read-back-and-add-again arithmetic that
 // MS_REMOUNT needs.
-func bindAt(root int, src, target string, dir bool, attr uint64) error {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+func bindFd(root, src int, name, target string, dir bool, attr uint64) error {
+	fd, err := unix.OpenTree(src, "", unix.AT_EMPTY_PATH|unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
-		return &MountError{Op: "open_tree", Target: strings.TrimPrefix(src, stagingOld), Err: err}
+		return &MountError{Op: "open_tree", Target: name, Err: err}
 	}
 	defer unix.Close(fd)
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attr}); err != nil {
 		return &MountError{Op: "mount_setattr", Target: target, Flags: uintptr(attr), Err: err}
 	}
-	return attach(root, fd, strings.TrimPrefix(src, stagingOld), target, dir)
+	return attach(root, fd, name, target, dir)
 }
 
 // setattr sets attributes on the mount at path (not its submounts).

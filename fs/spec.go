@@ -26,13 +26,16 @@ const (
 
 // Op is one step of building the new root. Paths in Target are absolute
 // paths inside the sandbox; Source of a bind is an absolute host path with
-// every symlink already resolved by Compile.
+// every symlink already resolved by Compile, and ID the device and inode
+// Compile found there: Setup opens Source without following any symlink
+// and mounts it only if it is still that file (openSource).
 type Op struct {
 	Kind    OpKind `json:"kind"`
 	Source  string `json:"source,omitempty"`
 	Target  string `json:"target"`
 	RW      bool   `json:"rw,omitempty"`      // bind: leave writable
 	IsDir   bool   `json:"is_dir,omitempty"`  // bind: the source is a directory (mountpoint kind)
+	ID      FileID `json:"id,omitzero"`       // bind: the source's device and inode when checked
 	Size    uint64 `json:"size,omitempty"`    // tmpfs: size= in bytes
 	Mode    uint32 `json:"mode,omitempty"`    // tmpfs, dir, file: permission bits
 	Content string `json:"content,omitempty"` // file

@@ -17,8 +17,10 @@ import (
 
 // planVersion changes whenever Plan's meaning changes; stage 2 refuses a
 // plan of another version (a stale binary re-executed mid-upgrade). 3: the
-// exec spec travels in a message of its own ({exec}, after the plan).
-const planVersion = 3
+// exec spec travels in a message of its own ({exec}, after the plan). 4: a
+// bind carries its source's device and inode (fs.Op.ID), which stage 2
+// requires.
+const planVersion = 4
 
 // Plan is everything the sandbox does, computed on the host before any
 // namespace exists. It is plain data: stage 0 sends it to stage 2 in two
