@@ -37,15 +37,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-// maxLinks bounds the symbolic links one path may cross (the kernel's
-// MAXSYMLINKS).
-const maxLinks = 40
 
 // LinkError is a path that crosses a symbolic link jail does not follow:
 // one that a sandbox could have made.
@@ -70,141 +64,28 @@ func (e *LinkError) Error() string {
 		what, e.Target, why)
 }
 
-// walked is where a walk ended: the directory holding the last
-// component (an O_PATH descriptor), its name, and what is there now (nil
-// if nothing). A root-owned link in last place is followed; any other
-// link there is returned as it is, for the caller to refuse or replace.
-type walked struct {
-	dir  int
-	name string
-	st   *unix.Stat_t
-	// shown is the last component's path as walked, for messages;
-	// target is what it points to when it is a link.
-	shown, target string
-}
-
-func (w *walked) close() {
-	if w.dir >= 0 {
-		unix.Close(w.dir)
-		w.dir = -1
-	}
-}
-
-// walk resolves given (absolute, or relative to the working directory) as
-// the package's rules say. A path that names a directory itself ("/",
-// ".", "a/..", "a/") has no last component to create or open: EISDIR.
-func walk(given string) (*walked, error) {
-	if given == "" {
-		return nil, &os.PathError{Op: "open", Path: given, Err: unix.ENOENT}
-	}
-	start := func(p string) (int, string, error) {
-		at, shown := ".", ""
-		if strings.HasPrefix(p, "/") {
-			at, shown = "/", "/"
+// hostWalk walks a run's host file under the package's rule: a symlink
+// is followed only when root owns it and it has a single name; any other
+// is an error, or, in last place, returned unfollowed for the caller to
+// refuse or replace. A path that names a directory is EISDIR.
+func hostWalk(given string) (*walked, error) {
+	w, err := walk(given, func(at string, st *unix.Stat_t, target string, last bool) (bool, error) {
+		if st.Uid == 0 && st.Nlink == 1 {
+			return true, nil
 		}
-		fd, err := unix.Open(at, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return -1, "", &os.PathError{Op: "open", Path: at, Err: err}
+		if last {
+			return false, nil
 		}
-		return fd, shown, nil
-	}
-	dir, shown, err := start(given)
+		return false, &LinkError{Path: given, Link: at, Target: target, UID: st.Uid, Names: uint64(st.Nlink)}
+	})
 	if err != nil {
 		return nil, err
 	}
-	w := &walked{dir: dir}
-	fail := func(err error) (*walked, error) {
+	if w.name == "" {
 		w.close()
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: given, Err: unix.EISDIR}
 	}
-	comps := strings.Split(given, "/")
-	links := 0
-	for len(comps) > 0 {
-		c := comps[0]
-		comps = comps[1:]
-		if c == "" || c == "." {
-			if len(comps) == 0 {
-				break // "a/" or "a/.": a directory
-			}
-			continue
-		}
-		last := len(comps) == 0
-		here := path.Join(shown, c) // for messages: lexical after a ".."
-		fd, err := unix.Openat(w.dir, c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && last && c != ".." {
-			w.name, w.shown = c, here
-			return w, nil
-		}
-		if err != nil {
-			return fail(walkErr("open", given, here, err))
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
-			return fail(walkErr("fstat", given, here, err))
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			unix.Close(w.dir)
-			w.dir, shown = fd, here
-			continue
-		case unix.S_IFLNK:
-			target, err := readlinkFD(fd)
-			if err != nil {
-				unix.Close(fd)
-				return fail(walkErr("readlink", given, here, err))
-			}
-			if st.Uid != 0 || st.Nlink != 1 {
-				unix.Close(fd)
-				if last {
-					w.name, w.st, w.shown, w.target = c, &st, here, target
-					return w, nil
-				}
-				return fail(&LinkError{Path: given, Link: here, Target: target, UID: st.Uid, Names: uint64(st.Nlink)})
-			}
-			unix.Close(fd)
-			if links++; links > maxLinks {
-				return fail(&os.PathError{Op: "open", Path: given, Err: unix.ELOOP})
-			}
-			if strings.HasPrefix(target, "/") {
-				w.close()
-				if w.dir, shown, err = start(target); err != nil {
-					return nil, err
-				}
-			}
-			comps = append(strings.Split(target, "/"), comps...)
-			continue
-		}
-		unix.Close(fd)
-		if !last {
-			return fail(walkErr("open", given, here, unix.ENOTDIR))
-		}
-		w.name, w.st, w.shown = c, &st, here
-		return w, nil
-	}
-	return fail(&os.PathError{Op: "open", Path: given, Err: unix.EISDIR})
-}
-
-// walkErr is a failure at component here of path given: both named.
-func walkErr(op, given, here string, err error) error {
-	if path.Clean(given) != here {
-		err = fmt.Errorf("%s: %w", here, err)
-	}
-	return &os.PathError{Op: op, Path: given, Err: err}
-}
-
-// readlinkFD reads the target of the link an O_PATH descriptor holds.
-func readlinkFD(fd int) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(fd, "", buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
+	return w, nil
 }
 
 func isNullDevice(st *unix.Stat_t) bool {
@@ -215,7 +96,7 @@ func isNullDevice(st *unix.Stat_t) bool {
 // rules say: a regular file or the null device, reached without
 // following a link a sandbox could have made, opened without blocking.
 func OpenInput(given string) (*os.File, error) {
-	w, err := walk(given)
+	w, err := hostWalk(given)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +105,7 @@ func OpenInput(given string) (*os.File, error) {
 		return nil, &os.PathError{Op: "open", Path: given, Err: unix.ENOENT}
 	}
 	if w.st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return nil, &LinkError{Path: given, Link: w.shown, Target: w.target, UID: w.st.Uid, Names: uint64(w.st.Nlink)}
+		return nil, &LinkError{Path: given, Link: w.path, Target: w.target, UID: w.st.Uid, Names: uint64(w.st.Nlink)}
 	}
 	if err := inputKind(given, w.st); err != nil {
 		return nil, err
@@ -296,7 +177,7 @@ type Output struct {
 // its name now (a directory or a device other than /dev/null is an
 // error). Close it when done.
 func PrepareOutput(given string) (*Output, error) {
-	w, err := walk(given)
+	w, err := hostWalk(given)
 	if err != nil {
 		return nil, err
 	}

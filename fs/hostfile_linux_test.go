@@ -365,7 +365,7 @@ func TestRelativePaths(t *testing.T) {
 	assertNewFile(t, filepath.Join(dir, "sub", "r.json"), "r")
 	_, err = PrepareOutput("out/r.json")
 	var le *LinkError
-	if !errors.As(err, &le) || le.Link != "out" || le.Path != "out/r.json" {
+	if !errors.As(err, &le) || !strings.HasSuffix(le.Link, "/out") || le.Path != "out/r.json" {
 		t.Errorf("a planted link to a directory: %v", err)
 	}
 	t.Log(err)

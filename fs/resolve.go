@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,20 +18,6 @@ import (
 // error, never a check of one object and a resolution of another.
 // openSource is stage 2's half: it re-opens the real path without
 // following any symlink and mounts it only if it is still the same object.
-
-// FileID is what names a file on the host for as long as it exists: its
-// device and inode numbers, as fstat reports them (the same in every mount
-// and user namespace).
-type FileID struct {
-	Dev uint64 `json:"dev"`
-	Ino uint64 `json:"ino"`
-}
-
-func fileID(st *unix.Stat_t) FileID { return FileID{Dev: st.Dev, Ino: st.Ino} }
-
-// maxLinks is how many symlinks a resolution follows, as the kernel's
-// MAXSYMLINKS (then ELOOP).
-const maxLinks = 40
 
 // source is a bind source as resolveSource found it.
 type source struct {
@@ -47,13 +32,6 @@ type source struct {
 	links []followed
 }
 
-// followed is one symlink met while resolving a source: where it is and
-// the identity of every directory from / down to the one holding it.
-type followed struct {
-	path string
-	dirs []FileID
-}
-
 // resolveSource resolves name (absolute) as the kernel would, one component
 // at a time: each component is opened with O_PATH|O_NOFOLLOW below the
 // descriptor of its parent, a symlink is read through its own descriptor
@@ -62,121 +40,33 @@ type followed struct {
 // last component is not followed when it is a symlink: the caller recreates
 // it as one. Errors are *os.PathError with the errno.
 func resolveSource(name string) (source, error) {
-	type dir struct {
-		fd   int
-		name string
-		id   FileID
+	if !filepath.IsAbs(name) {
+		return source{}, &os.PathError{Op: "resolve", Path: name, Err: errors.New("not an absolute path")}
 	}
-	var src source
-	fail := func(err error) (source, error) {
+	w, err := walk(name, func(_ string, _ *unix.Stat_t, _ string, last bool) (bool, error) {
+		return !last, nil
+	})
+	if err == nil && w.st == nil {
+		w.close()
+		err = unix.ENOENT
+	}
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return source{}, &os.PathError{Op: "resolve", Path: name, Err: err}
 	}
-	var stack []dir
-	ids := func() []FileID {
-		out := make([]FileID, len(stack))
-		for i, d := range stack {
-			out[i] = d.id
-		}
-		return out
+	defer w.close()
+	src := source{path: w.path, dirs: w.dirs, links: w.links}
+	switch {
+	case w.name == "":
+		src.id, src.isDir = fileID(w.st), true
+	case w.st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		src.link = w.target
+	default:
+		src.id = fileID(w.st)
 	}
-	defer func() {
-		for _, d := range stack {
-			unix.Close(d.fd)
-		}
-	}()
-	pathOf := func(extra string) string {
-		var b strings.Builder
-		for _, d := range stack[1:] {
-			b.WriteString("/" + d.name)
-		}
-		if extra != "" {
-			b.WriteString("/" + extra)
-		}
-		if b.Len() == 0 {
-			return "/"
-		}
-		return b.String()
-	}
-	push := func(fd int, name string, st *unix.Stat_t) {
-		stack = append(stack, dir{fd: fd, name: name, id: fileID(st)})
-	}
-	pop := func() { // to the parent; the root's parent is the root
-		if len(stack) > 1 {
-			unix.Close(stack[len(stack)-1].fd)
-			stack = stack[:len(stack)-1]
-		}
-	}
-
-	if !filepath.IsAbs(name) {
-		return fail(errors.New("not an absolute path"))
-	}
-	rootFd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fail(err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(rootFd, &st); err != nil {
-		unix.Close(rootFd)
-		return fail(err)
-	}
-	push(rootFd, "", &st)
-
-	todo := strings.Split(name, "/")
-	links := 0
-	for len(todo) > 0 {
-		c := todo[0]
-		todo = todo[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			pop()
-			continue
-		}
-		fd, err := unix.Openat(stack[len(stack)-1].fd, c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fail(err)
-		}
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
-			return fail(err)
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			push(fd, c, &st)
-		case unix.S_IFLNK:
-			text, err := readlinkFd(fd)
-			unix.Close(fd)
-			if err != nil {
-				return fail(err)
-			}
-			if len(todo) == 0 {
-				src.path, src.link, src.dirs = pathOf(c), text, ids()
-				return src, nil
-			}
-			if links++; links > maxLinks {
-				return fail(unix.ELOOP)
-			}
-			src.links = append(src.links, followed{path: pathOf(c), dirs: ids()})
-			for strings.HasPrefix(text, "/") && len(stack) > 1 {
-				pop()
-			}
-			todo = append(strings.Split(text, "/"), todo...)
-		default:
-			// A file, a device, a socket or a FIFO (O_PATH opened it
-			// without blocking): the end of the path.
-			unix.Close(fd)
-			if len(todo) > 0 {
-				// Anything after it, even "/", "." or "..", needs a
-				// directory, as the kernel says.
-				return fail(unix.ENOTDIR)
-			}
-			src.path, src.id, src.dirs = pathOf(c), fileID(&st), ids()
-			return src, nil
-		}
-	}
-	top := stack[len(stack)-1]
-	src.path, src.id, src.isDir, src.dirs = pathOf(""), top.id, true, ids()
 	return src, nil
 }
 
@@ -196,20 +86,6 @@ func plantedLink(src source, writable map[FileID]int) (followed, int, bool) {
 		}
 	}
 	return followed{}, 0, false
-}
-
-// readlinkFd reads the text of the symlink fd (opened O_PATH|O_NOFOLLOW).
-func readlinkFd(fd int) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(fd, "", buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
 }
 
 // ErrSourceChanged is the error of a bind source that is no longer the

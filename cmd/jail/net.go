@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,16 +65,14 @@ func findNetTool() (name, path string, err error) {
 
 // netHelper is the running pasta or slirp4netns of one sandbox.
 type netHelper struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *tailBuffer
-	ready   chan error // one value: nil once the tap device is configured
-	once    sync.Once
-	timer   *time.Timer
-	done    chan struct{}
-	tmp     string // pasta's directory for its PID FIFO
-	tmpOnce sync.Once
-	exitW   *os.File // slirp4netns ends when this closes
+	name  string
+	cmd   *exec.Cmd
+	out   *tailBuffer
+	ready chan error // one value: nil once the tap device is configured
+	once  sync.Once
+	timer *time.Timer
+	done  chan struct{}
+	exitW *os.File // slirp4netns ends when this closes
 }
 
 // startNetHelper starts the helper against the network namespace of pid
@@ -89,24 +86,18 @@ func startNetHelper(name, path string, pid int) (*netHelper, error) {
 	var extra []*os.File
 	switch name {
 	case "pasta":
-		// pasta writes its PID file once the tap device is configured;
-		// a FIFO, which jail keeps open for writing too, turns that
-		// into a read that returns exactly then.
-		dir, err := os.MkdirTemp("", "jail-net-")
+		// pasta writes its PID file once the tap device is configured.
+		// The file is the write end of a pipe of jail's, named through
+		// pasta's own /proc/self/fd/3: a read of the other end returns
+		// exactly then. No file in a shared directory such as $TMPDIR,
+		// where another sandbox of the same caller could put a link for
+		// pasta to follow.
+		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, err
 		}
-		h.tmp = dir
-		fifo := filepath.Join(dir, "pid")
-		if err := unix.Mkfifo(fifo, 0o600); err != nil {
-			h.stop()
-			return nil, os.NewSyscallError("mkfifo", err)
-		}
-		readyR, err = os.OpenFile(fifo, os.O_RDWR|unix.O_CLOEXEC, 0)
-		if err != nil {
-			h.stop()
-			return nil, err
-		}
+		readyR = r
+		extra = []*os.File{w} // fd 3
 		args = []string{
 			"--foreground", "--quiet", "--ipv4-only", "--config-net",
 			"--ns-ifname", netTap, "--address", netAddr, "--netmask", netPrefix,
@@ -117,7 +108,7 @@ func startNetHelper(name, path string, pid int) (*netHelper, error) {
 			"--no-map-gw",
 			"--tcp-ports", "none", "--udp-ports", "none",
 			"--tcp-ns", "none", "--udp-ns", "none",
-			"--pid", fifo,
+			"--pid", "/proc/self/fd/3",
 		}
 		if os.Geteuid() == 0 {
 			// pasta run by root switches to nobody, who may not
@@ -179,9 +170,6 @@ func startNetHelper(name, path string, pid int) (*netHelper, error) {
 	go func() {
 		buf := make([]byte, 64)
 		n, err := readyR.Read(buf)
-		// pasta has opened and closed its PID file: nothing is left
-		// to leave behind even if jail is killed from here on.
-		h.removeTmp()
 		switch {
 		case err != nil || n == 0:
 			// The helper ended (or stop closed the FIFO): the wait says why.
@@ -216,16 +204,6 @@ func (h *netHelper) stop() {
 	if h.exitW != nil {
 		h.exitW.Close()
 	}
-	h.removeTmp()
-}
-
-// removeTmp removes pasta's directory for the PID FIFO.
-func (h *netHelper) removeTmp() {
-	h.tmpOnce.Do(func() {
-		if h.tmp != "" {
-			os.RemoveAll(h.tmp)
-		}
-	})
 }
 
 // tailBuffer keeps the last max bytes a helper printed, for error messages.
