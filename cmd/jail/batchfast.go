@@ -412,7 +412,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		path string
 		flag int
 	}{{opts.stdin, os.O_RDONLY}, {opts.stdout, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}, {opts.stderr, os.O_WRONLY | os.O_CREATE | os.O_TRUNC}} {
-		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o644)
+		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return exitSetup, err
 		}

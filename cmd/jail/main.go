@@ -233,8 +233,10 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 		if f.path == "" {
 			continue
 		}
-		// Opened here, on the host, with the caller's rights.
-		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o644)
+		// Opened here, on the host, with the caller's rights; created
+		// 0600, as the reports: the caller's alone, so that a later run
+		// as another id (the judges) cannot read them in its binds.
+		file, err := os.OpenFile(f.path, f.flag|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return exitSetup, err
 		}

@@ -124,7 +124,9 @@ func (r *Report) writeJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	// 0600: the caller's alone; a later run as another id (the judges)
+	// cannot read it where its binds show it.
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // writeMeta writes isolate's meta-file format (key:value lines) so judges
@@ -166,5 +168,5 @@ func (r *Report) writeMeta(path string, extended bool) error {
 	if r.Message != "" {
 		kv("message", r.Message)
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
