@@ -227,7 +227,7 @@ func (o *Output) Close() error {
 // Path is the output's path as given.
 func (o *Output) Path() string { return o.given }
 
-// Create makes the output a new, empty file of the caller's and returns it
+// Create makes the output a new, empty file of the caller's alone (0600: a later run as another id, as a judge's, must not read it where its binds show it) and returns it
 // open for writing: a new file is created under a temporary name and
 // renamed over whatever is at the output's name. At the null device, it
 // opens that.
@@ -309,7 +309,7 @@ func (o *Output) createTemp() (*os.File, string, error) {
 		if len(tmp) > 255 {
 			tmp = ".jail-" + hex.EncodeToString(b[:])
 		}
-		fd, err := unix.Openat(o.dir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		fd, err := unix.Openat(o.dir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if errors.Is(err, unix.EEXIST) && try < 10 {
 			continue
 		}

@@ -180,6 +180,23 @@ func maxInside(ms []IDMap) uint32 {
 	return uint32(min(hi, 1<<32-1))
 }
 
+// Outside returns the host uid and gid that inside uid and gid map to;
+// ok is false when either is not mapped.
+func (m Mapping) Outside(uid, gid uint32) (hostUID, hostGID uint32, ok bool) {
+	hostUID, okU := outside(m.UIDs, uid)
+	hostGID, okG := outside(m.GIDs, gid)
+	return hostUID, hostGID, okU && okG
+}
+
+func outside(ms []IDMap, id uint32) (uint32, bool) {
+	for _, e := range ms {
+		if id >= e.Inside && uint64(id) < uint64(e.Inside)+uint64(e.Count) {
+			return e.Outside + (id - e.Inside), true
+		}
+	}
+	return 0, false
+}
+
 // Args returns the argv for newuidmap and newgidmap (without the program name):
 // ["PID", "inside", "outside", "count", ...].
 func (m Mapping) Args(pid int) (uid, gid []string) {

@@ -232,3 +232,30 @@ func TestIsolate(t *testing.T) {
 		t.Error("isolated a single-id mapping")
 	}
 }
+
+func TestOutside(t *testing.T) {
+	m := Build(Host{UID: 1000, GID: 1001, User: "a", SubUIDs: []Range{{100000, 65536}}, SubGIDs: []Range{{200000, 65536}}, HasHelpers: true})
+	for _, tc := range []struct {
+		uid, gid, hostUID, hostGID uint32
+		ok                         bool
+	}{
+		{0, 0, 1000, 1001, true},
+		{1, 1, 100000, 200000, true},
+		{1000, 1000, 100999, 200999, true},
+		{65536, 65536, 165535, 265535, true},
+		{65537, 0, 0, 1001, false},
+		{0, 65537, 1000, 0, false},
+	} {
+		u, g, ok := m.Outside(tc.uid, tc.gid)
+		if u != tc.hostUID || g != tc.hostGID || ok != tc.ok {
+			t.Errorf("Outside(%d, %d) = %d, %d, %v, want %d, %d, %v", tc.uid, tc.gid, u, g, ok, tc.hostUID, tc.hostGID, tc.ok)
+		}
+	}
+	iso, _ := m.Isolate(1000, 1000, 7)
+	if u, g, ok := iso.Outside(1000, 1000); !ok || u != 100007 || g != 200007 {
+		t.Errorf("isolated: %d, %d, %v", u, g, ok)
+	}
+	if _, _, ok := iso.Outside(999, 999); ok {
+		t.Error("isolated: 999 mapped")
+	}
+}

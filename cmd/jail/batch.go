@@ -194,6 +194,7 @@ func (b *batch) run(line string) batchAnswer {
 	plan := *b.plan
 	plan.Exec.Argv = slices.Clone(req.Argv)
 	code, err := b.runOne(opts, p, &plan, rep)
+	err = withIDHint(err, plan.IDMap, &plan.Exec)
 	if err != nil {
 		failedRun(rep, code, err)
 	}

@@ -40,7 +40,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -82,6 +81,7 @@ type zygote struct {
 	cg       *limits.Cgroup
 	holder   *limits.Cgroup // cgroup v2: the zygote's own cgroup, a child of cg
 	isolated bool           // command uid on a host uid of the batch's own (no cgroup)
+	idmap    userns.Mapping // the zygote's id mapping (isolated or not)
 	maxReq   int            // the largest request the socket takes in one packet
 	dead     error          // the zygote is gone: the batch starts another (restartZygote)
 }
@@ -143,6 +143,7 @@ func (z *zygote) start(base *Plan) error {
 			plan.IDMap, z.isolated = m, true
 		}
 	}
+	z.idmap = plan.IDMap
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return os.NewSyscallError("close_range", err)
 	}
@@ -416,6 +417,14 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	if len(terminalFDs(stdio)) > 0 {
 		return 0, errNoZygote // the single-run path gives it a pty
 	}
+	in, err := commandStdin(stdio[0], z.idmap, &spec)
+	if err != nil {
+		return exitSetup, err
+	}
+	if in != stdio[0] {
+		defer in.Close()
+		stdio[0] = in
+	}
 	var base limits.Usage
 	cg := z.cg // the run's cgroup
 	lspec := limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs, Require: l.RequireCgroup}
@@ -439,6 +448,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	if z.cg.Backend() == limits.None && l.Pids > 0 && z.isolated {
 		rep.Enforcement["pids"] = "rlimit (RLIMIT_NPROC on a host uid of this batch's own)"
 	}
+	rep.Enforcement["user"] = userEnforcement(z.idmap, &spec)
 	rep.Enforcement["sandbox"] = zygoteNote
 	if z.holder != nil {
 		rep.Enforcement["sandbox"] += zygoteCgroupNote
@@ -574,7 +584,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 				case code == exitNotFound && strings.HasPrefix(step, "exec (command not found)"):
 					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: "exec", Path: path, Err: errCommandNotFound}), code: code}
 				case (code == exitNotFound || code == exitNotExec) && step == "exec":
-					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: "exec", Path: path, Err: iofs.ErrPermission}), code: code}
+					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: "exec", Path: path, Err: unix.EACCES}), code: code}
 				case code == exitNotFound || code == exitNotExec:
 					stageErr = &execError{err: ipc.AsStageError("exec", &os.PathError{Op: step, Path: path, Err: errno}), code: code}
 				default:

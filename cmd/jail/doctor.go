@@ -575,7 +575,7 @@ func checkSubIDs(h *doctorHost) finding {
 	}
 	f.status = statusWarn
 	f.summary = "no " + strings.Join(files, " or ") + " range for " + h.user
-	f.notes = []string{withoutSubIDs + ": other ids show as nobody, and commands that change user fail"}
+	f.notes = []string{withoutSubIDs + ": other ids show as nobody, commands that change user fail, and the judge profiles (which run submissions as uid 1000) are refused"}
 	f.fixes = []string{"sudo usermod " + strings.Join(add, " ") + " " + h.user}
 	return f
 }

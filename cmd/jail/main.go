@@ -179,6 +179,7 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	// a terminal that is no session's) and type into it. Each of 0-2 that
 	// is a terminal is replaced by a pseudo-terminal of jail's instead.
 	code, err := supervise(opts, p, plan, rep)
+	err = withIDHint(err, plan.IDMap, &plan.Exec)
 	if err != nil {
 		fmt.Fprintf(stderr, "jail: %s\n", describe(err))
 		failedRun(rep, code, err)
@@ -227,6 +228,7 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 			rep.Enforcement["pids"] = "rlimit (RLIMIT_NPROC on a host uid of this sandbox's own)"
 		}
 	}
+	rep.Enforcement["user"] = userEnforcement(plan.IDMap, &plan.Exec)
 	plan.Exec.Rlimits = rlimits(l, cg.Backend())
 	if err := checkRlimits(plan.Exec.Rlimits); err != nil {
 		return exitSetup, fmt.Errorf("limits: %w", err)
@@ -238,6 +240,14 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 		return exitSetup, err
 	}
 	defer closeStdio()
+	in, err := commandStdin(stdio[0], plan.IDMap, &plan.Exec)
+	if err != nil {
+		return exitSetup, err
+	}
+	if in != stdio[0] {
+		defer in.Close()
+		stdio[0] = in
+	}
 	var tty *ptyRelay
 	if term := terminalFDs(stdio); len(term) > 0 {
 		if tty, err = newPtyRelay(term); err != nil {
@@ -409,6 +419,10 @@ func (r *reportFiles) close() {
 
 // describe words an error for the user; exec failures read like a shell's.
 func describe(err error) string {
+	var h *hintError
+	if errors.As(err, &h) {
+		return describe(h.err) + " (" + h.hint + ")"
+	}
 	var ee *execError
 	var se *ipc.StageError
 	if errors.As(err, &ee) && errors.As(err, &se) && se.Path != "" {

@@ -137,13 +137,17 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("no command given: usage: jail [--profile P] -- COMMAND [ARG...]")
 	}
+	// Without a sub-id range only the caller's own ids exist inside: a
+	// profile that runs its command as another id (the judges) is refused,
+	// never run as the caller instead, which would own its stdin file, its
+	// outputs and the init's /proc/1 (docs/profile.md, user.uid).
 	if p.User.UID > m.MaxUID() {
 		return nil, &profile.Error{File: p.File, Key: "user.uid", Msg: fmt.Sprintf(
-			"uid %d is not mapped into the sandbox (mapped: 0..%d); give the user a /etc/subuid range", p.User.UID, m.MaxUID())}
+			"uid %d is not mapped into the sandbox (mapped: 0..%d); %s", p.User.UID, m.MaxUID(), unmappedFix(m, "/etc/subuid"))}
 	}
 	if p.User.GID > m.MaxGID() {
 		return nil, &profile.Error{File: p.File, Key: "user.gid", Msg: fmt.Sprintf(
-			"gid %d is not mapped into the sandbox (mapped: 0..%d); give the user a /etc/subgid range", p.User.GID, m.MaxGID())}
+			"gid %d is not mapped into the sandbox (mapped: 0..%d); %s", p.User.GID, m.MaxGID(), unmappedFix(m, "/etc/subgid"))}
 	}
 	spec, err := fs.Compile(withResolver(p))
 	if err != nil {
@@ -183,6 +187,17 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 			KeepCaps:  keep,
 		},
 	}, nil
+}
+
+// unmappedFix is the way out for an id the mapping lacks: the single-id
+// fallback's own fix (its warning names the command to add a range), or
+// a range file; and, to run as the caller regardless, the override.
+func unmappedFix(m userns.Mapping, file string) string {
+	fix := "give the user a " + file + " range"
+	if m.Warning != "" {
+		fix = m.Warning
+	}
+	return fix + "; or run the command as yourself with --uid 0 --gid 0 (it then owns its --stdin file and can read what you can in its binds)"
 }
 
 // buildEnv starts empty: only the variables the profile keeps (when the

@@ -52,7 +52,17 @@ func TestBuildPlan(t *testing.T) {
 			edit:    func(p *profile.Profile) { p.User.UID = 1 },
 			m:       singleMapping(),
 			argv:    []string{"true"},
-			wantErr: "uid 1 is not mapped into the sandbox (mapped: 0..0)",
+			wantErr: "uid 1 is not mapped into the sandbox (mapped: 0..0); single id; or run the command as yourself with --uid 0 --gid 0",
+			errKey:  "user.uid",
+		},
+		{
+			// A judge profile on a host without a sub-uid range: refused,
+			// with the fallback's fix, never run as the caller.
+			name:    "judge uid without a range",
+			edit:    func(p *profile.Profile) { p.User.UID, p.User.GID = 1000, 1000 },
+			m:       singleMapping(),
+			argv:    []string{"./sol"},
+			wantErr: "uid 1000 is not mapped into the sandbox (mapped: 0..0); single id; or run the command as yourself with --uid 0 --gid 0",
 			errKey:  "user.uid",
 		},
 		{

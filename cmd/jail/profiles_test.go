@@ -14,15 +14,43 @@ import (
 // Each built-in profile runs a real workload, as a new user would: from
 // the directory the work is in, with the profile's own name.
 
+// writeTree makes a directory of files readable by others, whatever the
+// umask: the judge profiles run the command as another uid (1000).
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, src := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
+}
+
+// withUmask runs argv, or a shell command line, under the usual umask 022
+// rather than the test's: what a compiler writes is then readable and
+// executable by others, as a judge's files are for its submissions.
+func withUmask(argv ...string) *exec.Cmd {
+	if len(argv) == 1 {
+		return exec.Command("sh", "-c", "umask 022; "+argv[0])
+	}
+	return exec.Command("sh", append([]string{"-c", `umask 022; exec "$@"`, "sh"}, argv...)...)
+}
+
+// requireJudgeIDs skips where the judge profiles are refused: without a
+// sub-uid range they cannot run the submission as an id of its own.
+func requireJudgeIDs(t *testing.T) {
+	t.Helper()
+	if os.Getenv("JAIL_TEST_SUBID") != "1" {
+		t.Skip("the judge profiles need a /etc/subuid range (JAIL_TEST_SUBID=1)")
+	}
 }
 
 func needTool(t *testing.T, names ...string) {
@@ -157,6 +185,7 @@ var judgeCases = []judgeCase{
 func TestJudgeProfiles(t *testing.T) {
 	skipRoot(t)
 	requireCgroup(t) // the memory verdict needs the sandbox's RAM limit
+	requireJudgeIDs(t)
 	for _, jc := range judgeCases {
 		t.Run(jc.profile, func(t *testing.T) {
 			needTool(t, jc.tools...)
@@ -165,7 +194,7 @@ func TestJudgeProfiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, b := range jc.build {
-				cmd := exec.Command(b[0], b[1:]...)
+				cmd := withUmask(b...)
 				cmd.Dir = dir
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("%q: %v\n%s", b, err, out)
@@ -239,6 +268,9 @@ func TestProfileExamples(t *testing.T) {
 			if name == "judge-java" {
 				requireCgroup(t) // the profile says it needs one
 			}
+			if strings.HasPrefix(name, "judge-") {
+				requireJudgeIDs(t)
+			}
 			cmds := profileExamples(t, file)
 			if len(cmds) == 0 {
 				t.Fatalf("%s shows no example command (a \"#   jail ...\" line in its header)", file)
@@ -271,7 +303,7 @@ func TestProfileExamples(t *testing.T) {
 					continue
 				}
 				os.Remove(filepath.Join(dir, "out.txt"))
-				cmd := exec.Command("sh", "-c", c)
+				cmd := withUmask(c)
 				cmd.Dir = dir
 				// _JAVA_OPTIONS reaches the host's javac only (jail's
 				// environment is clean): no /tmp/hsperfdata_$USER left.

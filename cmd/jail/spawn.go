@@ -9,7 +9,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,7 +189,7 @@ func spawnError(spec *ExecSpec, candidates []string, step, arg int, errno syscal
 	case C.JAIL_STEP_NO_NEW_PRIVS:
 		return sys("prctl(PR_SET_NO_NEW_PRIVS)")
 	case C.JAIL_STEP_NOT_EXECUTABLE:
-		return &os.PathError{Op: "exec", Path: candidates[arg], Err: fs.ErrPermission}
+		return &os.PathError{Op: "exec", Path: candidates[arg], Err: unix.EACCES}
 	case C.JAIL_STEP_NOT_FOUND:
 		return &os.PathError{Op: "exec", Path: spec.Argv[0], Err: errCommandNotFound}
 	case C.JAIL_STEP_CLOSE_RANGE:
