@@ -227,10 +227,11 @@ func (o *Output) Close() error {
 // Path is the output's path as given.
 func (o *Output) Path() string { return o.given }
 
-// Create makes the output a new, empty file of the caller's alone (0600: a later run as another id, as a judge's, must not read it where its binds show it) and returns it
-// open for writing: a new file is created under a temporary name and
-// renamed over whatever is at the output's name. At the null device, it
-// opens that.
+// Create makes the output a new, empty file of the caller's alone (0600:
+// a later run as another id, a judge's, must not read it where its binds
+// show it) and returns it open for writing: a new file is created under a
+// temporary name and renamed over whatever is at the output's name. At
+// the null device, it opens that.
 func (o *Output) Create() (*os.File, error) {
 	if f, err := o.openNull(); f != nil || err != nil {
 		return f, err
