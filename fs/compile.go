@@ -18,11 +18,15 @@ const defaultDevShmSize = 64 << 20
 // resolved here so that Setup never follows a link, and a source that is
 // itself a symlink is recreated as the same symlink (so /bin -> usr/bin on
 // a merged-/usr system stays a link instead of becoming a second mount).
-// Every failure names the profile file, line and key.
+// Every failure names the profile file, line and key. An optional tmpfs
+// that gives way (profile.LeftOut) is left out.
 func Compile(p *profile.Profile) (Spec, error) {
 	spec := Spec{DevShmSize: defaultDevShmSize}
 	var errs []error
 	for i, m := range p.Mounts {
+		if p.LeftOut(i) {
+			continue
+		}
 		where := fmt.Sprintf("mount[%d]", i)
 		op := Op{Target: m.Target, Where: where, Mode: m.Mode}
 		switch m.Type {

@@ -35,8 +35,11 @@ func (p *Profile) TOML() string {
 		w.kvx(keySeg(k), p.Env.Set[k])
 	}
 
-	for _, m := range p.Mounts {
+	for i, m := range p.Mounts {
 		w.arrayTable("mount")
+		if p.LeftOut(i) {
+			w.comment("left out: an optional tmpfs gives way to another entry at its target, or to /")
+		}
 		w.raw("type", quote(string(m.Type)))
 		if m.Source != "" {
 			w.kvx("source", m.Source)

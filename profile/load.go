@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -257,26 +258,45 @@ func (p *Profile) Clone() *Profile { return p.clone() }
 // hostname, cwd, mount sources and targets, env.set values and
 // limits.cgroup. File contents and seccomp rules are left as written.
 func (d *decoder) expand(p *Profile, vs Vars) {
-	one := func(s *string, path ...string) {
+	// one expands *s and reports whether it held a variable.
+	one := func(s *string, path ...string) bool {
 		v, err := vs.Expand(*s)
 		if err != nil {
 			d.errorf(d.lines.find(path...), strings.Join(path, "."), "%v", err)
-			return
+			return false
 		}
+		had := v != *s
 		*s = v
+		return had
 	}
 	one(&p.Extends, "extends")
 	one(&p.Hostname, "hostname")
-	one(&p.Cwd, "cwd")
+	if one(&p.Cwd, "cwd") {
+		p.Cwd = cleanVarPath(p.Cwd)
+	}
 	one(&p.Limits.Cgroup, "limits", "cgroup")
 	for i := range p.Mounts {
 		m := &p.Mounts[i]
-		one(&m.Source, mountSeg(i), "source")
-		one(&m.Target, mountSeg(i), "target")
+		if one(&m.Source, mountSeg(i), "source") && m.Type == Bind {
+			m.Source = cleanVarPath(m.Source)
+		}
+		if one(&m.Target, mountSeg(i), "target") {
+			m.Target = cleanVarPath(m.Target)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Env.Set)) {
 		v := p.Env.Set[k]
 		one(&v, "env", "set", keySeg(k))
 		p.Env.Set[k] = v
 	}
+}
+
+// cleanVarPath cleans an absolute path that variables built, so that
+// ${HOME}/.cache with HOME=/ (or HOME=/home/u/) is a clean path; a path
+// as written is left for Validate to judge.
+func cleanVarPath(s string) string {
+	if !path.IsAbs(s) {
+		return s
+	}
+	return path.Clean(s)
 }

@@ -193,12 +193,34 @@ type Mount struct {
 	Source   string    `toml:"source" json:"source,omitempty"`     // bind: host path; symlink: link text
 	Target   string    `toml:"target" json:"target"`               // absolute, clean path inside the sandbox
 	RW       bool      `toml:"rw" json:"rw,omitempty"`             // bind only
-	Optional bool      `toml:"optional" json:"optional,omitempty"` // bind only: skip silently if Source is missing
+	Optional bool      `toml:"optional" json:"optional,omitempty"` // bind: skip silently if Source is missing; tmpfs: see LeftOut
 	Size     Size      `toml:"size" json:"size,omitempty"`         // tmpfs only
 	Mode     uint32    `toml:"mode" json:"mode,omitempty"`         // tmpfs, dir, file; 0 in the file means the type's default
 	Content  string    `toml:"content" json:"content,omitempty"`   // file only
 	Line     int       `toml:"-" json:"-"`                         // line of the [[mount]] header in the file (0 if unknown)
 	File     string    `toml:"-" json:"-"`                         // file of the entry (a parent's, with extends)
+}
+
+// LeftOut reports whether the i-th mount gives way, and is left out of the
+// sandbox: an optional tmpfs does when its target is "/" or when another
+// entry has the same target and is not an optional tmpfs, or is one that
+// comes first. A profile can so name a tmpfs by a variable (HOME) that may
+// turn out to be "/" or the target of another entry (the current
+// directory, /tmp), which then wins.
+func (p *Profile) LeftOut(i int) bool {
+	m := &p.Mounts[i]
+	if m.Type != Tmpfs || !m.Optional {
+		return false
+	}
+	if m.Target == "/" {
+		return true
+	}
+	for j, o := range p.Mounts {
+		if j != i && o.Target == m.Target && (j < i || o.Type != Tmpfs || !o.Optional) {
+			return true
+		}
+	}
+	return false
 }
 
 // mountKeys are the keys a [[mount]] table may hold.
