@@ -97,7 +97,12 @@ func (l Loader) load(ref string, chain []string) (*Profile, error) {
 	if len(chain) >= maxDepth {
 		return nil, fmt.Errorf("profile %q: extends is nested more than %d deep", file, maxDepth)
 	}
-	return l.parse(src, file, append(chain, key))
+	p, err := l.parse(src, file, append(chain, key))
+	if err != nil || IsBuiltinRef(ref) {
+		return p, err
+	}
+	p.Files = append([]string{file}, p.Files...)
+	return p, nil
 }
 
 // parse decodes one file, expands its variables, validates it on its own
@@ -239,6 +244,7 @@ func (p *Profile) clone() *Profile {
 	c.Env.Set = maps.Clone(p.Env.Set)
 	c.Env.Unset = slices.Clone(p.Env.Unset)
 	c.Mounts = slices.Clone(p.Mounts)
+	c.Files = slices.Clone(p.Files)
 	c.Seccomp.AllowArch = slices.Clone(p.Seccomp.AllowArch)
 	c.Seccomp.Rules = slices.Clone(p.Seccomp.Rules)
 	for i := range c.Seccomp.Rules {

@@ -359,6 +359,48 @@ mode = "user"
 	}
 }
 
+// TestFilesRead: a profile lists every file it was read from, the one
+// given first and then each it extends, as the loader named them; the
+// built-in profiles of the chain are no files.
+func TestFilesRead(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"conf/a.toml":     "extends = \"../base/b.toml\"\n",
+		"base/b.toml":     "extends = \"c.toml\"\n",
+		"base/c.toml":     "extends = \"build\"\nhostname = \"c\"\n",
+		"solo.toml":       "hostname = \"solo\"\n",
+		"on-default.toml": "extends = \"default\"\n",
+	})
+	for _, tc := range []struct {
+		ref  string
+		want []string
+	}{
+		{"conf/a.toml", []string{"conf/a.toml", "base/b.toml", "base/c.toml"}},
+		{"solo.toml", []string{"solo.toml"}},
+		{"on-default.toml", []string{"on-default.toml"}},
+		{"build", nil},
+	} {
+		ref := tc.ref
+		if !IsBuiltinRef(ref) {
+			ref = filepath.Join(dir, ref)
+		}
+		p, err := Loader{Vars: testVars}.Load(ref)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.ref, err)
+		}
+		var got []string
+		for _, f := range p.Files {
+			rel, _ := filepath.Rel(dir, f)
+			got = append(got, rel)
+		}
+		if tc.want == nil && p.Files != nil || tc.want != nil && !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Files = %q, want %q", tc.ref, got, tc.want)
+		}
+		if q := p.Clone(); !slices.Equal(q.Files, p.Files) {
+			t.Errorf("%s: Clone lost Files: %q", tc.ref, q.Files)
+		}
+	}
+}
+
 // TestPathsFromVariablesAreCleaned: a path that variables built is
 // cleaned (HOME=/ gives /.cache, not //.cache); one as written is judged
 // as written.

@@ -38,6 +38,12 @@ type Profile struct {
 	Network     Network `toml:"network" json:"network"`
 	File        string  `toml:"-" json:"-"` // file name given to Parse, for messages
 
+	// Files are the files the profile was read from, as the loader named
+	// them: the one given to Load, then each one it extends (built-in
+	// profiles are no files). A run refuses a profile that it could
+	// change itself, one inside a bind it makes writable.
+	Files []string `toml:"-" json:"-"`
+
 	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
 }
 
