@@ -19,7 +19,9 @@ const defaultDevShmSize = 64 << 20
 // itself a symlink is recreated as the same symlink (so /bin -> usr/bin on
 // a merged-/usr system stays a link instead of becoming a second mount).
 // Every failure names the profile file, line and key. An optional tmpfs
-// that gives way (profile.LeftOut) is left out.
+// that gives way (profile.LeftOut) is left out; with protect_vcs, the
+// version-control metadata that writable binds show is bound read-only
+// over itself (protectVCS, vcs.go).
 func Compile(p *profile.Profile) (Spec, error) {
 	spec := Spec{DevShmSize: defaultDevShmSize}
 	var errs []error
@@ -74,6 +76,13 @@ func Compile(p *profile.Profile) (Spec, error) {
 			continue
 		}
 		spec.Ops = append(spec.Ops, op)
+	}
+	if p.ProtectVCS && len(errs) == 0 {
+		ops, err := protectVCS(spec.Ops, p.Cwd)
+		if err != nil {
+			return spec, err
+		}
+		spec.Ops = ops
 	}
 	return spec, errors.Join(errs...)
 }

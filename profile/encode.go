@@ -19,6 +19,7 @@ func (p *Profile) TOML() string {
 	w.kv("description", p.Description)
 	w.kvx("hostname", p.Hostname)
 	w.kvx("cwd", p.Cwd)
+	w.raw("protect_vcs", strconv.FormatBool(p.ProtectVCS))
 
 	w.table("user")
 	w.kvInt("uid", uint64(p.User.UID))

@@ -38,6 +38,11 @@ type Profile struct {
 	Network     Network `toml:"network" json:"network"`
 	File        string  `toml:"-" json:"-"` // file name given to Parse, for messages
 
+	// ProtectVCS keeps the version-control metadata that writable binds
+	// expose (.git, .hg and what a .git file names) read-only, so that a
+	// run cannot plant configuration that git or hg on the host would
+	// execute: package fs turns it into read-only binds (fs.Compile).
+	ProtectVCS bool `toml:"protect_vcs" json:"protect_vcs,omitempty"`
 	// Files are the files the profile was read from, as the loader named
 	// them: the one given to Load, then each one it extends (built-in
 	// profiles are no files). A run refuses a profile that it could
@@ -243,6 +248,7 @@ type raw struct {
 	Description toml.Primitive `toml:"description"`
 	Hostname    toml.Primitive `toml:"hostname"`
 	Cwd         toml.Primitive `toml:"cwd"`
+	ProtectVCS  toml.Primitive `toml:"protect_vcs"`
 	User        toml.Primitive `toml:"user"`
 	Env         toml.Primitive `toml:"env"`
 	Mount       toml.Primitive `toml:"mount"`
@@ -316,6 +322,7 @@ func (d *decoder) decode(rw *raw) *Profile {
 		{"description", rw.Description, &p.Description},
 		{"hostname", rw.Hostname, &p.Hostname},
 		{"cwd", rw.Cwd, &p.Cwd},
+		{"protect_vcs", rw.ProtectVCS, &p.ProtectVCS},
 		{"user", rw.User, &p.User},
 		{"env", rw.Env, &p.Env},
 		{"limits", rw.Limits, &p.Limits},
