@@ -22,12 +22,18 @@ const defaultDevShmSize = 64 << 20
 // a merged-/usr system stays a link instead of becoming a second mount). A
 // source reached through a symlink inside a writable bind of the same
 // profile is refused (plantedLink): an earlier run could have planted it.
-// Every failure names the profile file, line and key.
+// Every failure names the profile file, line and key. An optional tmpfs
+// that gives way (profile.LeftOut) is left out; with protect_vcs, the
+// version-control metadata that writable binds show is bound read-only
+// over itself (protectVCS, vcs.go).
 func Compile(p *profile.Profile) (Spec, error) {
 	spec := Spec{DevShmSize: defaultDevShmSize}
 	var errs []error
 	binds, writable := resolveBinds(p.Mounts)
 	for i, m := range p.Mounts {
+		if p.LeftOut(i) {
+			continue
+		}
 		where := fmt.Sprintf("mount[%d]", i)
 		op := Op{Target: m.Target, Where: where, Mode: m.Mode}
 		switch m.Type {
@@ -73,6 +79,13 @@ func Compile(p *profile.Profile) (Spec, error) {
 			continue
 		}
 		spec.Ops = append(spec.Ops, op)
+	}
+	if p.ProtectVCS && len(errs) == 0 {
+		ops, err := protectVCS(spec.Ops, p.Cwd)
+		if err != nil {
+			return spec, err
+		}
+		spec.Ops = ops
 	}
 	return spec, errors.Join(errs...)
 }

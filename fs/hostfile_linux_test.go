@@ -58,8 +58,8 @@ func assertNewFile(t *testing.T, p, want string) {
 	}
 }
 
-// within fails the test if f does not return in time (a FIFO that blocks).
-func within(t *testing.T, f func()) {
+// inTime fails the test if f does not return in time (a FIFO that blocks).
+func inTime(t *testing.T, f func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { f(); close(done) }()
@@ -123,7 +123,7 @@ func TestOutputReplacesWhatWasPlanted(t *testing.T) {
 						t.Fatalf("%s points to %q, not the victim %s", at, l, v)
 					}
 				}
-				within(t, func() {
+				inTime(t, func() {
 					o, err := PrepareOutput(at)
 					if err != nil {
 						t.Error(err)
@@ -276,7 +276,7 @@ func TestInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
-			within(t, func() {
+			inTime(t, func() {
 				f, err := OpenInput(tc.path)
 				if tc.want == "" {
 					if err != nil {

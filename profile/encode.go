@@ -19,6 +19,7 @@ func (p *Profile) TOML() string {
 	w.kv("description", p.Description)
 	w.kvx("hostname", p.Hostname)
 	w.kvx("cwd", p.Cwd)
+	w.raw("protect_vcs", strconv.FormatBool(p.ProtectVCS))
 
 	w.table("user")
 	w.kvInt("uid", uint64(p.User.UID))
@@ -35,8 +36,11 @@ func (p *Profile) TOML() string {
 		w.kvx(keySeg(k), p.Env.Set[k])
 	}
 
-	for _, m := range p.Mounts {
+	for i, m := range p.Mounts {
 		w.arrayTable("mount")
+		if p.LeftOut(i) {
+			w.comment("left out: an optional tmpfs gives way to another entry at its target, or to /")
+		}
 		w.raw("type", quote(string(m.Type)))
 		if m.Source != "" {
 			w.kvx("source", m.Source)

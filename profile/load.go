@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -96,7 +97,12 @@ func (l Loader) load(ref string, chain []string) (*Profile, error) {
 	if len(chain) >= maxDepth {
 		return nil, fmt.Errorf("profile %q: extends is nested more than %d deep", file, maxDepth)
 	}
-	return l.parse(src, file, append(chain, key))
+	p, err := l.parse(src, file, append(chain, key))
+	if err != nil || IsBuiltinRef(ref) {
+		return p, err
+	}
+	p.Files = append([]string{file}, p.Files...)
+	return p, nil
 }
 
 // parse decodes one file, expands its variables, validates it on its own
@@ -238,6 +244,7 @@ func (p *Profile) clone() *Profile {
 	c.Env.Set = maps.Clone(p.Env.Set)
 	c.Env.Unset = slices.Clone(p.Env.Unset)
 	c.Mounts = slices.Clone(p.Mounts)
+	c.Files = slices.Clone(p.Files)
 	c.Seccomp.AllowArch = slices.Clone(p.Seccomp.AllowArch)
 	c.Seccomp.Rules = slices.Clone(p.Seccomp.Rules)
 	for i := range c.Seccomp.Rules {
@@ -257,26 +264,45 @@ func (p *Profile) Clone() *Profile { return p.clone() }
 // hostname, cwd, mount sources and targets, env.set values and
 // limits.cgroup. File contents and seccomp rules are left as written.
 func (d *decoder) expand(p *Profile, vs Vars) {
-	one := func(s *string, path ...string) {
+	// one expands *s and reports whether it held a variable.
+	one := func(s *string, path ...string) bool {
 		v, err := vs.Expand(*s)
 		if err != nil {
 			d.errorf(d.lines.find(path...), strings.Join(path, "."), "%v", err)
-			return
+			return false
 		}
+		had := v != *s
 		*s = v
+		return had
 	}
 	one(&p.Extends, "extends")
 	one(&p.Hostname, "hostname")
-	one(&p.Cwd, "cwd")
+	if one(&p.Cwd, "cwd") {
+		p.Cwd = cleanVarPath(p.Cwd)
+	}
 	one(&p.Limits.Cgroup, "limits", "cgroup")
 	for i := range p.Mounts {
 		m := &p.Mounts[i]
-		one(&m.Source, mountSeg(i), "source")
-		one(&m.Target, mountSeg(i), "target")
+		if one(&m.Source, mountSeg(i), "source") && m.Type == Bind {
+			m.Source = cleanVarPath(m.Source)
+		}
+		if one(&m.Target, mountSeg(i), "target") {
+			m.Target = cleanVarPath(m.Target)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Env.Set)) {
 		v := p.Env.Set[k]
 		one(&v, "env", "set", keySeg(k))
 		p.Env.Set[k] = v
 	}
+}
+
+// cleanVarPath cleans an absolute path that variables built, so that
+// ${HOME}/.cache with HOME=/ (or HOME=/home/u/) is a clean path; a path
+// as written is left for Validate to judge.
+func cleanVarPath(s string) string {
+	if !path.IsAbs(s) {
+		return s
+	}
+	return path.Clean(s)
 }

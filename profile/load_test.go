@@ -2,6 +2,7 @@ package profile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -355,5 +356,128 @@ mode = "user"
 		if again := q.TOML(); again != strings.Replace(out, fromFile(p.File), fromFile("check.toml"), 1) {
 			t.Errorf("%s: printed profile changes when read back:\n%s\n---\n%s", f, out, again)
 		}
+	}
+}
+
+// TestFilesRead: a profile lists every file it was read from, the one
+// given first and then each it extends, as the loader named them; the
+// built-in profiles of the chain are no files.
+func TestFilesRead(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"conf/a.toml":     "extends = \"../base/b.toml\"\n",
+		"base/b.toml":     "extends = \"c.toml\"\n",
+		"base/c.toml":     "extends = \"build\"\nhostname = \"c\"\n",
+		"solo.toml":       "hostname = \"solo\"\n",
+		"on-default.toml": "extends = \"default\"\n",
+	})
+	for _, tc := range []struct {
+		ref  string
+		want []string
+	}{
+		{"conf/a.toml", []string{"conf/a.toml", "base/b.toml", "base/c.toml"}},
+		{"solo.toml", []string{"solo.toml"}},
+		{"on-default.toml", []string{"on-default.toml"}},
+		{"build", nil},
+	} {
+		ref := tc.ref
+		if !IsBuiltinRef(ref) {
+			ref = filepath.Join(dir, ref)
+		}
+		p, err := Loader{Vars: testVars}.Load(ref)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.ref, err)
+		}
+		var got []string
+		for _, f := range p.Files {
+			rel, _ := filepath.Rel(dir, f)
+			got = append(got, rel)
+		}
+		if tc.want == nil && p.Files != nil || tc.want != nil && !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Files = %q, want %q", tc.ref, got, tc.want)
+		}
+		if q := p.Clone(); !slices.Equal(q.Files, p.Files) {
+			t.Errorf("%s: Clone lost Files: %q", tc.ref, q.Files)
+		}
+	}
+}
+
+// TestPathsFromVariablesAreCleaned: a path that variables built is
+// cleaned (HOME=/ gives /.cache, not //.cache); one as written is judged
+// as written.
+func TestPathsFromVariablesAreCleaned(t *testing.T) {
+	vars := Vars{Builtin: map[string]string{"PWD": "/work/proj/", "HOME": "/"}}
+	src := `cwd = "${PWD}"
+[[mount]]
+type = "bind"
+source = "${HOME}/.cache/go-build"
+target = "${HOME}/.cache/go-build"
+optional = true
+[[mount]]
+type = "symlink"
+source = "${HOME}/x/../y"
+target = "/link"
+`
+	p, err := Loader{Vars: vars}.Parse([]byte(src), "v.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Cwd != "/work/proj" || p.Mounts[0].Source != "/.cache/go-build" || p.Mounts[0].Target != "/.cache/go-build" {
+		t.Errorf("cwd %q, mount %+v", p.Cwd, p.Mounts[0])
+	}
+	if p.Mounts[1].Source != "//x/../y" {
+		t.Errorf("a symlink's text was changed: %q", p.Mounts[1].Source)
+	}
+	if _, err := (Loader{Vars: vars}).Parse([]byte("cwd = \"/a//b\"\n"), "w.toml"); err == nil || !strings.Contains(err.Error(), "must be a clean path") {
+		t.Errorf("an unclean path as written: %v", err)
+	}
+}
+
+// TestOptionalTmpfsGivesWay: an optional tmpfs is left out when its target
+// is / or another entry's (a non-optional one, or an earlier optional
+// tmpfs), and is then no error; two entries that do not give way still
+// are.
+func TestOptionalTmpfsGivesWay(t *testing.T) {
+	tmpfs := func(target string, optional bool) string {
+		return fmt.Sprintf("[[mount]]\ntype = \"tmpfs\"\ntarget = %q\noptional = %v\n", target, optional)
+	}
+	bind := "[[mount]]\ntype = \"bind\"\nsource = \"/usr\"\ntarget = \"/w\"\n"
+	for _, tc := range []struct {
+		name    string
+		src     string
+		leftOut []bool
+		err     string
+	}{
+		{"root", tmpfs("/", true), []bool{true}, ""},
+		{"root not optional", tmpfs("/", false), nil, `mount[0].target: must not be "/"`},
+		{"to a later bind", tmpfs("/w", true) + bind, []bool{true, false}, ""},
+		{"to an earlier bind", bind + tmpfs("/w", true), []bool{false, true}, ""},
+		{"to a tmpfs", tmpfs("/w", true) + tmpfs("/w", false), []bool{true, false}, ""},
+		{"first optional wins", tmpfs("/w", true) + tmpfs("/w", true), []bool{false, true}, ""},
+		{"all three", tmpfs("/w", true) + tmpfs("/w", true) + bind, []bool{true, true, false}, ""},
+		{"alone", tmpfs("/w", true), []bool{false}, ""},
+		{"two that do not give way", tmpfs("/w", false) + bind, nil, `duplicate target "/w"`},
+		{"optional bind does not give way", strings.Replace(bind, "\n[[", "\n[[", 1) + "optional = true\n" + tmpfs("/w", false), nil, `duplicate target "/w"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Loader{}.Parse([]byte(tc.src), "t.toml")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tc.leftOut {
+				if got := p.LeftOut(i); got != want {
+					t.Errorf("LeftOut(%d) = %v, want %v", i, got, want)
+				}
+			}
+			// The effective profile reads back, left-out entries and all.
+			if _, err := (Loader{}).Parse([]byte(p.TOML()), "again.toml"); err != nil {
+				t.Errorf("TOML does not read back: %v\n%s", err, p.TOML())
+			}
+		})
 	}
 }

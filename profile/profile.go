@@ -38,6 +38,17 @@ type Profile struct {
 	Network     Network `toml:"network" json:"network"`
 	File        string  `toml:"-" json:"-"` // file name given to Parse, for messages
 
+	// ProtectVCS keeps the version-control metadata that writable binds
+	// expose (.git, .hg and what a .git file names) read-only, so that a
+	// run cannot plant configuration that git or hg on the host would
+	// execute: package fs turns it into read-only binds (fs.Compile).
+	ProtectVCS bool `toml:"protect_vcs" json:"protect_vcs,omitempty"`
+	// Files are the files the profile was read from, as the loader named
+	// them: the one given to Load, then each one it extends (built-in
+	// profiles are no files). A run refuses a profile that it could
+	// change itself, one inside a bind it makes writable.
+	Files []string `toml:"-" json:"-"`
+
 	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
 }
 
@@ -193,12 +204,34 @@ type Mount struct {
 	Source   string    `toml:"source" json:"source,omitempty"`     // bind: host path; symlink: link text
 	Target   string    `toml:"target" json:"target"`               // absolute, clean path inside the sandbox
 	RW       bool      `toml:"rw" json:"rw,omitempty"`             // bind only
-	Optional bool      `toml:"optional" json:"optional,omitempty"` // bind only: skip silently if Source is missing
+	Optional bool      `toml:"optional" json:"optional,omitempty"` // bind: skip silently if Source is missing; tmpfs: see LeftOut
 	Size     Size      `toml:"size" json:"size,omitempty"`         // tmpfs only
 	Mode     uint32    `toml:"mode" json:"mode,omitempty"`         // tmpfs, dir, file; 0 in the file means the type's default
 	Content  string    `toml:"content" json:"content,omitempty"`   // file only
 	Line     int       `toml:"-" json:"-"`                         // line of the [[mount]] header in the file (0 if unknown)
 	File     string    `toml:"-" json:"-"`                         // file of the entry (a parent's, with extends)
+}
+
+// LeftOut reports whether the i-th mount gives way, and is left out of the
+// sandbox: an optional tmpfs does when its target is "/" or when another
+// entry has the same target and is not an optional tmpfs, or is one that
+// comes first. A profile can so name a tmpfs by a variable (HOME) that may
+// turn out to be "/" or the target of another entry (the current
+// directory, /tmp), which then wins.
+func (p *Profile) LeftOut(i int) bool {
+	m := &p.Mounts[i]
+	if m.Type != Tmpfs || !m.Optional {
+		return false
+	}
+	if m.Target == "/" {
+		return true
+	}
+	for j, o := range p.Mounts {
+		if j != i && o.Target == m.Target && (j < i || o.Type != Tmpfs || !o.Optional) {
+			return true
+		}
+	}
+	return false
 }
 
 // mountKeys are the keys a [[mount]] table may hold.
@@ -215,6 +248,7 @@ type raw struct {
 	Description toml.Primitive `toml:"description"`
 	Hostname    toml.Primitive `toml:"hostname"`
 	Cwd         toml.Primitive `toml:"cwd"`
+	ProtectVCS  toml.Primitive `toml:"protect_vcs"`
 	User        toml.Primitive `toml:"user"`
 	Env         toml.Primitive `toml:"env"`
 	Mount       toml.Primitive `toml:"mount"`
@@ -288,6 +322,7 @@ func (d *decoder) decode(rw *raw) *Profile {
 		{"description", rw.Description, &p.Description},
 		{"hostname", rw.Hostname, &p.Hostname},
 		{"cwd", rw.Cwd, &p.Cwd},
+		{"protect_vcs", rw.ProtectVCS, &p.ProtectVCS},
 		{"user", rw.User, &p.User},
 		{"env", rw.Env, &p.Env},
 		{"limits", rw.Limits, &p.Limits},

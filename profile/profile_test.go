@@ -138,7 +138,7 @@ func TestParseErrors(t *testing.T) {
 		{"size on bind", "[[mount]]\ntype = \"bind\"\nsource = \"/a\"\ntarget = \"/a\"\n\n[[mount]]\ntype = \"bind\"\nsource = \"/b\"\ntarget = \"/b\"\nsize = \"1M\"\n",
 			[]string{`profile "t.toml": line 10: mount[1].size: only valid for type tmpfs`}},
 		{"rw on tmpfs", "[[mount]]\ntype = \"tmpfs\"\ntarget = \"/a\"\nrw = true\n", []string{`line 4: mount[0].rw: only valid for type bind`}},
-		{"optional on dir", "[[mount]]\ntype = \"dir\"\ntarget = \"/a\"\noptional = true\n", []string{`line 4: mount[0].optional: only valid for type bind`}},
+		{"optional on dir", "[[mount]]\ntype = \"dir\"\ntarget = \"/a\"\noptional = true\n", []string{`line 4: mount[0].optional: only valid for types bind, tmpfs`}},
 		{"mode on bind", "[[mount]]\ntype = \"bind\"\nsource = \"/a\"\ntarget = \"/a\"\nmode = 0o700\n", []string{`line 5: mount[0].mode: only valid for types tmpfs, dir, file`}},
 		{"source on dir", "[[mount]]\ntype = \"dir\"\ntarget = \"/a\"\nsource = \"/x\"\n", []string{`line 4: mount[0].source: only valid for types bind, symlink`}},
 		{"unknown type", "[[mount]]\ntype = \"overlay\"\ntarget = \"/a\"\n", []string{`line 2: mount[0].type: unknown type "overlay"; must be one of bind, tmpfs, dir, symlink, file`}},

@@ -125,8 +125,9 @@ func checkMounts(v *validator) {
 	seen := map[string]int{} // target -> index of first mount
 	for i := range v.p.Mounts {
 		m := &v.p.Mounts[i]
-		checkMount(v, i, m)
-		if m.Target == "" {
+		out := v.p.LeftOut(i)
+		checkMount(v, i, m, out)
+		if m.Target == "" || out {
 			continue
 		}
 		if j, dup := seen[m.Target]; dup {
@@ -153,17 +154,19 @@ var fieldTypes = []struct {
 }{
 	{"source", func(m *Mount) bool { return m.Source != "" }, []MountType{Bind, Symlink}},
 	{"rw", func(m *Mount) bool { return m.RW }, []MountType{Bind}},
-	{"optional", func(m *Mount) bool { return m.Optional }, []MountType{Bind}},
+	{"optional", func(m *Mount) bool { return m.Optional }, []MountType{Bind, Tmpfs}},
 	{"size", func(m *Mount) bool { return m.Size != 0 }, []MountType{Tmpfs}},
 	{"mode", func(m *Mount) bool { return m.Mode != 0 }, []MountType{Tmpfs, Dir, File}},
 	{"content", func(m *Mount) bool { return m.Content != "" }, []MountType{File}},
 }
 
-func checkMount(v *validator, i int, m *Mount) {
+// checkMount checks one entry; out says it is left out (LeftOut), which
+// allows the target "/".
+func checkMount(v *validator, i int, m *Mount, out bool) {
 	seg := mountSeg(i)
 	key := func(k string) []string { return []string{seg, k} }
 
-	if msg := badTarget(m.Target); msg != "" {
+	if msg := badTarget(m.Target); msg != "" && !(out && m.Target == "/") {
 		v.add(m.Line, key("target"), "%s", msg)
 	}
 

@@ -21,8 +21,9 @@ var VarNames = []string{"PWD", "HOME", "UID", "GID", "USER"}
 
 // HostVars returns the variables of the calling process: PWD is its working
 // directory, HOME and USER come from the environment or else the user
-// database, UID and GID are its real ids on the host; every other name is
-// looked up in its environment.
+// database (HOME is "/" for a user it does not know or without a home, as
+// login(1) has it), UID and GID are its real ids on the host; every other
+// name is looked up in its environment.
 func HostVars() Vars {
 	b := map[string]string{
 		"UID": strconv.Itoa(os.Getuid()),
@@ -40,10 +41,13 @@ func HostVars() Vars {
 		if u == nil {
 			u, _ = user.LookupId(b["UID"])
 		}
-		if u != nil && k == "HOME" {
-			b[k] = u.HomeDir
-		} else if u != nil {
+		switch {
+		case k == "USER" && u != nil:
 			b[k] = u.Username
+		case k == "HOME" && u != nil && u.HomeDir != "":
+			b[k] = u.HomeDir
+		case k == "HOME":
+			b[k] = "/"
 		}
 	}
 	return Vars{Builtin: b, Env: os.LookupEnv}

@@ -76,10 +76,13 @@ func applyOverrides(p *profile.Profile, ovs []override) error {
 	return nil
 }
 
+// commandLine is the File of a mount that an option added.
+const commandLine = "command line"
+
 // setMount replaces the profile's mount at the same target, in place, or
 // adds m: the rule extends follows too.
 func setMount(p *profile.Profile, m profile.Mount) {
-	m.File = "command line"
+	m.File = commandLine
 	if i := slices.IndexFunc(p.Mounts, func(pm profile.Mount) bool { return pm.Target == m.Target }); i >= 0 {
 		p.Mounts[i] = m
 		return

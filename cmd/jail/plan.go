@@ -153,6 +153,9 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProfileFiles(p, spec); err != nil {
+		return nil, err
+	}
 	filter, err := compileFilter(p)
 	if err != nil {
 		return nil, err
@@ -198,6 +201,40 @@ func unmappedFix(m userns.Mapping, file string) string {
 		fix = m.Warning
 	}
 	return fix + "; or run the command as yourself with --uid 0 --gid 0 (it then owns its --stdin file and can read what you can in its binds)"
+}
+
+// checkProfileFiles refuses a profile that the run could change for the
+// next one: a file it was read from (or extends) that lies inside one of
+// the run's writable binds, --bind included. Without it, a build in the
+// directory of ./mybuild.toml could give itself the host's network, no
+// filter or more writable binds on the next run with the same command
+// line.
+func checkProfileFiles(p *profile.Profile, spec fs.Spec) error {
+	for _, f := range p.Files {
+		op, found, err := spec.WritableBindOver(f)
+		if err != nil {
+			return &profile.Error{File: f, Msg: fmt.Sprintf("cannot tell whether this run could change it: %v", err)}
+		}
+		if !found {
+			continue
+		}
+		by := op.Where
+		if i := slices.IndexFunc(p.Mounts, func(m profile.Mount) bool { return m.Target == op.Target }); i >= 0 {
+			if m := p.Mounts[i]; m.File == commandLine {
+				by = "--bind"
+			} else if m.File != "" {
+				by = fmt.Sprintf("%s of profile %q", op.Where, m.File)
+			}
+		}
+		if op.Target != op.Source {
+			by += " at " + op.Target
+		}
+		return &profile.Error{File: f, Msg: fmt.Sprintf(
+			"the run could change it for the next one: it lies in %s, which this run binds writable (%s); "+
+				"keep profiles, and the files they extend, outside every directory a run can write, "+
+				"for example in ~/.config/jail/ or the project's parent directory", op.Source, by)}
+	}
+	return nil
 }
 
 // buildEnv starts empty: only the variables the profile keeps (when the

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// A build that writes .git/config chooses what the caller's next `git
+// status` runs (core.fsmonitor). The build and ci profiles keep the
+// repository's metadata read-only (protect_vcs).
+
+// git runs git in dir on the host, with no configuration but the
+// repository's, and fails the test on an error.
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %q in %s: %v\n%s", args, dir, err, out)
+	}
+	return string(out)
+}
+
+// newRepo makes a repository with one commit in dir.
+func newRepo(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "init", "-q")
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "add", "README")
+	git(t, dir, "commit", "-qm", "first")
+}
+
+// plantFsmonitor is the attack: the build sets core.fsmonitor in the
+// repository's config, through git and by appending to the file; each
+// line of output says whether it got through.
+const plantFsmonitor = `git config core.fsmonitor 'touch fsmonitor-ran; false' 2>/dev/null && echo git-config-written
+printf '[core]\n\tfsmonitor = touch fsmonitor-ran; false\n' >> "$(git rev-parse --git-common-dir)/config" && echo config-appended
+mv .git .git-moved 2>/dev/null && echo git-moved
+echo built > build-output && echo cwd-writable`
+
+// TestAttackGitConfigFromBuild: under build, the attack's writes fail
+// (EROFS; the .git cannot be moved away either) while the rest of the
+// directory stays writable; the same writes on the host succeed and make
+// git run the planted command, which shows the test would see the harm.
+func TestAttackGitConfigFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	dir := filepath.Join(t.TempDir(), "repo")
+	newRepo(t, dir)
+
+	r := jailIn(t, dir, nil, "--profile", "build", "--", "sh", "-c", plantFsmonitor)
+	if r.code != 0 || r.stdout != "cwd-writable\n" {
+		t.Errorf("under build: exit %d, got %q, want only cwd-writable\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Read-only file system") {
+		t.Errorf("the write to .git/config did not fail with EROFS:\n%s", r.stderr)
+	}
+	if out, err := os.ReadFile(filepath.Join(dir, "build-output")); err != nil || string(out) != "built\n" {
+		t.Errorf("the build's output: %q, %v", out, err)
+	}
+	if got := git(t, dir, "config", "--local", "--list"); strings.Contains(got, "fsmonitor") {
+		t.Errorf("the sandbox set core.fsmonitor:\n%s", got)
+	}
+	// ci extends build and keeps it.
+	if r := jailIn(t, dir, nil, "--profile", "ci", "--", "sh", "-c", plantFsmonitor); r.stdout != "cwd-writable\n" {
+		t.Errorf("under ci: got %q\nstderr: %s", r.stdout, r.stderr)
+	}
+
+	// The same attack on the host: it lands, and git runs the planted
+	// command (a harmless marker file in the test's repository).
+	host := filepath.Join(t.TempDir(), "repo")
+	newRepo(t, host)
+	cmd := exec.Command("sh", "-c", strings.ReplaceAll(plantFsmonitor, "mv .git .git-moved 2>/dev/null && echo git-moved\n", ""))
+	cmd.Dir = host
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "git-config-written\nconfig-appended\ncwd-writable\n" {
+		t.Fatalf("the attack on the host: %q, %v", out, err)
+	}
+	if got := git(t, host, "config", "--get-all", "core.fsmonitor"); !strings.Contains(got, "fsmonitor-ran") {
+		t.Fatalf("core.fsmonitor on the host: %q", got)
+	}
+	git(t, host, "status", "--short")
+	if _, err := os.Stat(filepath.Join(host, "fsmonitor-ran")); err != nil {
+		t.Fatalf("git status on the host did not run the planted command: %v", err)
+	}
+}
+
+// TestProtectVCSWorktrees: a worktree's .git file and the git directory it
+// names (inside a writable bind) are read-only too; a worktree or a
+// submodule inside the repository keeps its .git file.
+func TestProtectVCSWorktrees(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	main, sub := filepath.Join(base, "main"), filepath.Join(base, "lib")
+	newRepo(t, main)
+	newRepo(t, sub)
+	git(t, main, "worktree", "add", "-q", "wt-inside")
+	git(t, main, "worktree", "add", "-q", "../wt-outside")
+	git(t, main, "submodule", "add", "-q", sub, "lib")
+	git(t, main, "commit", "-qm", "submodule")
+
+	// Each argument is a file to append to, or FROM=>TO to rename: a
+	// directory holding protected metadata cannot be moved away (and
+	// replaced by one of the sandbox's).
+	try := `for f in "$@"; do
+	case "$f" in
+	*=\>*) mv "${f%%=>*}" "${f#*=>}" 2>/dev/null && echo "$f moved" || echo "$f stays" ;;
+	*) (echo x >> "$f") 2>/dev/null && echo "$f writable" || echo "$f read-only" ;;
+	esac
+done`
+	for _, tc := range []struct {
+		name  string
+		cwd   string
+		extra []string
+		files []string
+		want  string
+	}{
+		{
+			name: "worktree and submodule inside the repository",
+			cwd:  main,
+			files: []string{"wt-inside/.git", "lib/.git", ".git/config", ".git/worktrees/wt-inside/HEAD", "wt-inside/new", "lib/new",
+				"wt-inside=>moved", "lib=>moved", ".git=>moved"},
+			want: "wt-inside/.git read-only\nlib/.git read-only\n.git/config read-only\n.git/worktrees/wt-inside/HEAD read-only\nwt-inside/new writable\nlib/new writable\n" +
+				"wt-inside=>moved stays\nlib=>moved stays\n.git=>moved stays\n",
+		},
+		{
+			// The working directory deep inside a repository that lies
+			// below the root of a writable bind: the repository's and the
+			// submodule's metadata, and the directories holding them.
+			name:  "the working directory inside a repository below a writable bind's root",
+			cwd:   filepath.Join(main, "lib"),
+			extra: []string{"--bind", base},
+			files: []string{".git", "../.git/config", "new", "../new", "../../main=>../../moved", "../lib=>../moved", "../../new"},
+			want: ".git read-only\n../.git/config read-only\nnew writable\n../new writable\n../../main=>../../moved stays\n../lib=>../moved stays\n" +
+				"../../new writable\n",
+		},
+		{
+			// Only the worktree is bound: its .git file is protected; the
+			// main repository is not in the sandbox at all.
+			name:  "a worktree of a repository elsewhere",
+			cwd:   filepath.Join(base, "wt-outside"),
+			files: []string{".git", "new"},
+			want:  ".git read-only\nnew writable\n",
+		},
+		{
+			// The repository bound writable too: the git directory the
+			// .git file names, and its common directory, are read-only.
+			name:  "a worktree whose repository is bound writable",
+			cwd:   filepath.Join(base, "wt-outside"),
+			extra: []string{"--bind", main},
+			files: []string{".git", main + "/.git/worktrees/wt-outside/HEAD", main + "/.git/config", main + "/new", "new"},
+			want: ".git read-only\n" + main + "/.git/worktrees/wt-outside/HEAD read-only\n" + main + "/.git/config read-only\n" +
+				main + "/new writable\nnew writable\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"--profile", "build"}, tc.extra...), "--", "sh", "-c", try, "sh")
+			r := jailIn(t, tc.cwd, nil, append(args, tc.files...)...)
+			if r.code != 0 || r.stdout != tc.want {
+				t.Errorf("exit %d, got\n%s\nwant\n%s\nstderr: %s", r.code, r.stdout, tc.want, r.stderr)
+			}
+		})
+	}
+	// git still works read-only inside, and the repository is intact.
+	r := jailIn(t, main, nil, "--profile", "build", "--", "git", "status", "--short")
+	if r.code != 0 {
+		t.Errorf("git status inside: exit %d: %s", r.code, r.stderr)
+	}
+	git(t, main, "fsck")
+}
+
+// TestProtectVCSOptIn: a step that must commit binds .git itself (the
+// profile's entry wins), or uses a profile with protect_vcs = false.
+func TestProtectVCSOptIn(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	dir := filepath.Join(base, "repo")
+	newRepo(t, dir)
+	commit := `echo change >> README && git -c user.name=t -c user.email=t@t commit -qam 'from the sandbox' && echo committed`
+	if r := jailIn(t, dir, nil, "--profile", "build", "--", "sh", "-c", commit); r.stdout == "committed\n" {
+		t.Fatalf("committed without the opt-in")
+	}
+	git(t, dir, "checkout", "-q", "README")
+	r := jailIn(t, dir, nil, "--profile", "build", "--bind", ".git", "--", "sh", "-c", commit)
+	if r.code != 0 || r.stdout != "committed\n" {
+		t.Fatalf("--bind .git: exit %d, %q: %s", r.code, r.stdout, r.stderr)
+	}
+	off := filepath.Join(base, "commit.toml")
+	if err := os.WriteFile(off, []byte("extends = \"build\"\nprotect_vcs = false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = jailIn(t, dir, nil, "--profile", off, "--", "sh", "-c", commit)
+	if r.code != 0 || r.stdout != "committed\n" {
+		t.Fatalf("protect_vcs = false: exit %d, %q: %s", r.code, r.stdout, r.stderr)
+	}
+	if got := git(t, dir, "log", "--format=%s"); got != "from the sandbox\nfrom the sandbox\nfirst\n" {
+		t.Errorf("log: %q", got)
+	}
+}
+
+// TestProtectVCSBatch: the runs of a batch share the root the zygote
+// built: the metadata stays read-only for each of them.
+func TestProtectVCSBatch(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	repo := filepath.Join(base, "repo")
+	newRepo(t, repo)
+	prof := filepath.Join(base, "vcs.toml")
+	if err := os.WriteFile(prof, []byte("extends = \"default\"\nprotect_vcs = true\ncwd = \"/w\"\n"+
+		"[[mount]]\ntype = \"bind\"\nsource = \""+repo+"\"\ntarget = \"/w\"\nrw = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []string
+	for _, id := range []string{"a", "b"} {
+		reqs = append(reqs, `{"id": "`+id+`", "argv": ["sh", "-c", `+strconv.Quote(plantFsmonitor)+`], "stdout": "`+id+`.out"}`)
+	}
+	answers, stderr := runBatch(t, base, []string{"--profile", prof}, reqs)
+	if len(answers) != 2 {
+		t.Fatalf("%d answers: %s", len(answers), stderr)
+	}
+	for _, id := range []string{"a", "b"} {
+		if out, err := os.ReadFile(filepath.Join(base, id+".out")); err != nil || string(out) != "cwd-writable\n" {
+			t.Errorf("run %s: %q, %v (want only cwd-writable)\nstderr: %s", id, out, err, stderr)
+		}
+	}
+	if got := git(t, repo, "config", "--local", "--list"); strings.Contains(got, "fsmonitor") {
+		t.Errorf("a batch run set core.fsmonitor:\n%s", got)
+	}
+}

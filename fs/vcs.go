@@ -1,0 +1,389 @@
+package fs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Version-control metadata is configuration that the host's tools execute:
+// git runs core.fsmonitor, hooks and filter drivers from .git/config and
+// .git/hooks on the next `git status` in that directory, hg runs the hooks
+// of .hg/hgrc. A run that could write them would run code on the host
+// after it ended. With profile.ProtectVCS, Compile finds that metadata in
+// the writable binds and binds it read-only over itself (protectVCS):
+//
+//   - the .git (directory or file) and .hg at the root of each writable
+//     directory bind, and in each directory from the working directory up
+//     to that root when the working directory lies inside it;
+//   - what a .git file names (gitdir: of a worktree or a submodule) and a
+//     git directory's commondir, and hg's sharedpath;
+//   - the .git files of a git directory's worktrees (worktrees/*/gitdir)
+//     and submodules (modules/**/config core.worktree): git status in the
+//     repository runs git in each submodule;
+//
+// each when it lies inside a writable bind (elsewhere the sandbox cannot
+// write it, or does not see it). An entry of the profile at the same target
+// wins (`--bind .git` makes it writable again).
+//
+// Why a bind holds: a mount point cannot be renamed, removed or replaced
+// from inside its mount namespace (rename, unlink and rmdir answer EBUSY,
+// the kernel's is_local_mountpoint check), and a read-only bind cannot be
+// written through. A .git at the root of a writable bind (the build
+// profile's case) is a direct child of a mount point: neither it nor its
+// parent can move. A deeper one could still be moved with its parent (a
+// rename of the directory holding .git carries the mount along, and the
+// sandbox puts a .git of its own at the old path), so every directory
+// between the bind's root and the protected path is bound onto itself
+// too, writable: it becomes a mount point that cannot move, while its
+// contents stay the sandbox's to change.
+//
+// Not covered: a new repository the run creates in a subdirectory (git
+// there would use it), and a .git that is a symlink (what it names is
+// kept read-only; the link itself can be replaced).
+
+// vcsNames are the metadata directories looked for.
+var vcsNames = []string{".git", ".hg"}
+
+// vcsBudget bounds how many directory entries and files protectVCS reads
+// in worktrees/ and modules/: what a run left there cannot make the host
+// walk for long.
+const vcsBudget = 4096
+
+// vcsScan collects the host paths (real, without symlinks) to protect.
+type vcsScan struct {
+	binds  []Op            // the writable directory binds
+	paths  map[string]bool // to bind read-only
+	seen   map[string]bool // git directories already scanned
+	budget int
+	err    error
+}
+
+// protectVCS returns ops with read-only binds of the version-control
+// metadata inside writable binds added, each after the bind that shows it
+// (see above). cwd is the working directory inside the sandbox.
+func protectVCS(ops []Op, cwd string) ([]Op, error) {
+	s := &vcsScan{paths: map[string]bool{}, seen: map[string]bool{}, budget: vcsBudget}
+	for _, op := range ops {
+		if op.Kind == OpBind && op.RW && op.IsDir {
+			s.binds = append(s.binds, op)
+		}
+	}
+	for _, b := range s.binds {
+		for _, dir := range vcsDirs(b, cwd) {
+			for _, name := range vcsNames {
+				s.entry(filepath.Join(dir, name))
+			}
+		}
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	if len(s.paths) == 0 {
+		return ops, nil
+	}
+
+	// The paths to bind, outermost first; one inside another is covered.
+	var paths []string
+	for _, p := range slices.Sorted(maps.Keys(s.paths)) {
+		if !slices.ContainsFunc(paths, func(q string) bool { return within(p, q) }) {
+			paths = append(paths, p)
+		}
+	}
+	var out []Op
+	for i, op := range ops {
+		out = append(out, op)
+		if op.Kind != OpBind || !op.RW || !op.IsDir {
+			continue
+		}
+		// The profile's entries that come later, on top of this bind,
+		// win; each bind gets its own binds (another writable bind over a
+		// part of this one hides what was added after this one).
+		taken := map[string]bool{}
+		for _, later := range ops[i+1:] {
+			taken[later.Target] = true
+		}
+		for _, p := range paths {
+			if !within(p, op.Source) || p == op.Source {
+				continue
+			}
+			target := filepath.Join(op.Target, strings.TrimPrefix(p, op.Source))
+			if taken[target] {
+				continue // the profile's own entry there wins
+			}
+			// Pin the directories between the bind's root and p.
+			rel := strings.Split(strings.TrimPrefix(p, op.Source+"/"), "/")
+			for i := 1; i < len(rel); i++ {
+				dir := filepath.Join(op.Target, filepath.Join(rel[:i]...))
+				if !taken[dir] {
+					taken[dir] = true
+					pin, err := vcsBind(filepath.Join(op.Source, filepath.Join(rel[:i]...)), dir, true, "protect_vcs (pins "+p+")")
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, pin)
+				}
+			}
+			taken[target] = true
+			ro, err := vcsBind(p, target, false, "protect_vcs")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ro)
+		}
+	}
+	return out, nil
+}
+
+// vcsBind is a bind of the host path p (real when it was scanned),
+// resolved once as every bind source is (resolveSource), so that Setup
+// mounts the object checked here or nothing: a path that has become a
+// symlink since the scan is an error, never followed.
+func vcsBind(p, target string, rw bool, where string) (Op, error) {
+	src, err := resolveSource(p)
+	if err == nil && (src.link != "" || src.path != p) {
+		err = &os.PathError{Op: "resolve", Path: p, Err: ErrSourceChanged}
+	}
+	if err != nil {
+		return Op{}, fmt.Errorf("protect_vcs: %w", err)
+	}
+	return Op{Kind: OpBind, Source: src.path, Target: target, RW: rw, IsDir: src.isDir, ID: src.id, Where: where}, nil
+}
+
+// vcsDirs are the directories of bind b where metadata is looked for: its
+// root, and when cwd lies inside it, the directories from cwd up to the
+// root (host paths, resolved; those that leave the bind are dropped).
+func vcsDirs(b Op, cwd string) []string {
+	dirs := []string{b.Source}
+	if cwd != b.Target && !within(cwd, b.Target) {
+		return dirs
+	}
+	host, err := filepath.EvalSymlinks(filepath.Join(b.Source, strings.TrimPrefix(cwd, b.Target)))
+	if err != nil || !within(host, b.Source) {
+		return dirs
+	}
+	for d := host; d != b.Source; d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+// entry looks at one .git or .hg.
+func (s *vcsScan) entry(p string) {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return
+	}
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	git := filepath.Base(p) == ".git"
+	switch {
+	case fi.IsDir():
+		s.add(p)
+		if git {
+			s.gitDir(p)
+		} else {
+			s.hgDir(p)
+		}
+	case fi.Mode().IsRegular() && git:
+		// A worktree's or a submodule's .git file: "gitdir: DIR".
+		s.add(p)
+		if text, ok := s.read(p); ok {
+			if dir, ok := strings.CutPrefix(firstLine(text), "gitdir:"); ok {
+				s.gitDirRef(filepath.Dir(p), strings.TrimSpace(dir))
+			}
+		}
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			if git {
+				s.gitDirRef(filepath.Dir(p), real)
+			} else if s.writable(real) {
+				s.add(real)
+			}
+		}
+	}
+}
+
+// gitDirRef protects the git directory that ref (relative to base) names,
+// when a writable bind holds it.
+func (s *vcsScan) gitDirRef(base, ref string) {
+	if ref == "" {
+		return
+	}
+	if !filepath.IsAbs(ref) {
+		ref = filepath.Join(base, ref)
+	}
+	real, err := filepath.EvalSymlinks(ref)
+	if err != nil {
+		return // a dangling reference: git fails there too
+	}
+	if fi, err := os.Stat(real); err != nil || !fi.IsDir() || !s.writable(real) {
+		return
+	}
+	s.add(real)
+	s.gitDir(real)
+}
+
+// gitDir follows a git directory's references: its commondir (a
+// worktree's shared repository), its worktrees' .git files and its
+// submodules' (recursively).
+func (s *vcsScan) gitDir(dir string) {
+	if s.seen[dir] {
+		return
+	}
+	s.seen[dir] = true
+	if text, ok := s.read(filepath.Join(dir, "commondir")); ok {
+		s.gitDirRef(dir, strings.TrimSpace(firstLine(text)))
+	}
+	for _, name := range s.list(filepath.Join(dir, "worktrees")) {
+		if text, ok := s.read(filepath.Join(dir, "worktrees", name, "gitdir")); ok {
+			s.gitFile(strings.TrimSpace(firstLine(text)))
+		}
+	}
+	s.modules(filepath.Join(dir, "modules"))
+}
+
+// modules walks a modules/ directory: a submodule's git directory holds a
+// config naming its work tree (core.worktree); a name may have slashes, so
+// directories without a config are walked into.
+func (s *vcsScan) modules(dir string) {
+	for _, name := range s.list(dir) {
+		m := filepath.Join(dir, name)
+		text, ok := s.read(filepath.Join(m, "config"))
+		if !ok {
+			s.modules(m)
+			continue
+		}
+		if wt := gitConfigValue(text, "core", "worktree"); wt != "" {
+			if !filepath.IsAbs(wt) {
+				wt = filepath.Join(m, wt)
+			}
+			s.gitFile(filepath.Join(wt, ".git"))
+		}
+		s.gitDir(m)
+	}
+}
+
+// gitFile protects a worktree's or submodule's .git file at p.
+func (s *vcsScan) gitFile(p string) {
+	p = filepath.Clean(p)
+	real, err := filepath.EvalSymlinks(filepath.Dir(p))
+	if err != nil {
+		return
+	}
+	p = filepath.Join(real, filepath.Base(p))
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && s.writable(p) {
+		s.add(p)
+	}
+}
+
+// hgDir follows .hg/sharedpath (hg share: the shared repository's .hg).
+func (s *vcsScan) hgDir(dir string) {
+	text, ok := s.read(filepath.Join(dir, "sharedpath"))
+	if !ok {
+		return
+	}
+	ref := strings.TrimSpace(firstLine(text))
+	if ref == "" {
+		return
+	}
+	if !filepath.IsAbs(ref) {
+		ref = filepath.Join(dir, ref)
+	}
+	if real, err := filepath.EvalSymlinks(ref); err == nil && s.writable(real) {
+		if fi, err := os.Stat(real); err == nil && fi.IsDir() {
+			s.add(real)
+		}
+	}
+}
+
+func (s *vcsScan) add(p string) { s.paths[p] = true }
+
+func (s *vcsScan) fail(err error) {
+	if s.err == nil {
+		s.err = fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", err)
+	}
+}
+
+// writable reports whether a writable bind holds the real path p.
+func (s *vcsScan) writable(p string) bool {
+	return slices.ContainsFunc(s.binds, func(b Op) bool { return within(p, b.Source) && p != b.Source })
+}
+
+// list returns the names in dir, within the budget; none when dir is not
+// a directory.
+func (s *vcsScan) list(dir string) []string {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if s.budget <= 0 {
+		return nil
+	}
+	names, _ := f.Readdirnames(s.budget)
+	s.budget -= len(names)
+	slices.Sort(names)
+	return names
+}
+
+// read returns the start of a small regular file, opened without following
+// a link and without blocking (a run may have put anything there), within
+// the budget.
+func (s *vcsScan) read(p string) (string, bool) {
+	if s.budget--; s.budget <= 0 {
+		return "", false
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	return string(b), err == nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// gitConfigValue finds key in [section] of a git config file's text: the
+// simple form git writes itself (key = value, optionally quoted).
+func gitConfigValue(text, section, key string) string {
+	in := false
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			name, _, _ := strings.Cut(strings.Trim(line, "[]"), " ")
+			in = strings.EqualFold(name, section)
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if in && ok && strings.EqualFold(strings.TrimSpace(k), key) {
+			return strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	return ""
+}
+
+// within reports whether path p is dir or lies below it (clean absolute
+// paths, compared by components).
+func within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
