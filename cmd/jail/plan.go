@@ -184,19 +184,14 @@ func buildPlan(p *profile.Profile, m userns.Mapping, argv, environ []string) (*P
 }
 
 // buildEnv starts empty: only the variables the profile keeps (when the
-// caller has them, and unless it unsets them) and the ones it sets, sorted
-// for a stable plan.
+// caller has them; profile.Env.Keeps says which: never one it unsets, nor
+// one that looks like a credential through a prefix) and the ones it sets,
+// sorted for a stable plan.
 func buildEnv(e profile.Env, environ []string) []string {
 	env := map[string]string{}
 	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || slices.Contains(e.Unset, k) {
-			continue
-		}
-		for _, keep := range e.Keep {
-			if k == keep || strings.HasSuffix(keep, "*") && strings.HasPrefix(k, strings.TrimSuffix(keep, "*")) {
-				env[k] = v
-			}
+		if k, v, ok := strings.Cut(kv, "="); ok && e.Keeps(k) {
+			env[k] = v
 		}
 	}
 	for k, v := range e.Set {
