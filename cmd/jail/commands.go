@@ -84,6 +84,9 @@ func prepare(opts options, argv []string) (*profile.Profile, userns.Mapping, *Pl
 	if err != nil {
 		return nil, m, nil, err
 	}
+	// A quarter of the caller's own limits, read here on the host: inside
+	// its namespace the sandbox sees only its own.
+	plan.Counts = userns.SandboxCounts(userns.HostCounts)
 	return p, m, plan, nil
 }
 

@@ -17,8 +17,9 @@ import (
 
 // planVersion changes whenever Plan's meaning changes; stage 2 refuses a
 // plan of another version (a stale binary re-executed mid-upgrade). 3: the
-// exec spec travels in a message of its own ({exec}, after the plan).
-const planVersion = 3
+// exec spec travels in a message of its own ({exec}, after the plan). 4:
+// Counts.
+const planVersion = 4
 
 // Plan is everything the sandbox does, computed on the host before any
 // namespace exists. It is plain data: stage 0 sends it to stage 2 in two
@@ -45,6 +46,11 @@ type Plan struct {
 	// command starts.
 	Net string  `json:"net"`
 	FS  fs.Spec `json:"fs"`
+	// Counts bound the per-user kernel counts of the sandbox's user
+	// namespace (inotify, fanotify, user namespaces): stage 2, or a batch's
+	// zygote, writes them to /proc/sys/user before it builds the root,
+	// while it holds CAP_SYS_RESOURCE there (userns.SetCounts).
+	Counts []userns.Count `json:"counts,omitempty"`
 	// Exec is sent on its own, as the {exec} message; the {plan} message
 	// leaves it out.
 	Exec ExecSpec `json:"exec,omitzero"`
