@@ -14,7 +14,7 @@ import (
 
 // subcommands are the words jail takes as its first argument instead of a
 // command to run (`jail -- check` runs a program called check).
-var subcommands = []string{"batch", "check", "completion", "doctor", "profiles", "setup-cgroup", "version"}
+var subcommands = []string{"batch", "check", "clean", "completion", "doctor", "profiles", "setup-cgroup", "version"}
 
 // plainOptions are jail's options without a value.
 var plainOptions = []string{"--plan", "-q", "--quiet", "-h", "--help", "--version", "--meta-extended"}

@@ -138,3 +138,83 @@ func TestSetupDeadline(t *testing.T) {
 		t.Errorf("with 60s: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestClean: a run as a non-zero uid leaves, in a writable bind, a tree
+// owned by a sub-uid (with a directory of mode 0, and a link to a victim
+// directory of the caller's outside it). The caller's rm cannot remove it
+// (the proof of the problem); jail clean does, removes the link as a link,
+// and the victim keeps its file.
+func TestClean(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	if os.Getenv("JAIL_TEST_SUBID") != "1" {
+		t.Skip("needs a /etc/subuid range (JAIL_TEST_SUBID=1)")
+	}
+	dir := t.TempDir()
+	work, victim := filepath.Join(dir, "work"), filepath.Join(dir, "victim")
+	for _, d := range []string{work, victim} {
+		if err := os.Mkdir(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(work, 0o777); err != nil { // the umask took some
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "keep"), []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(work, "out")
+	script := fmt.Sprintf(`mkdir -p %[1]s/deep/er && echo x > %[1]s/deep/er/f && mkfifo %[1]s/fifo && ln -s %[2]s %[1]s/link && chmod 0 %[1]s/deep %[1]s`, out, victim)
+	if r := jail(t, "-q", "--bind", work, "--uid", "1000", "--gid", "1000", "--", "sh", "-c", script); r.code != 0 {
+		t.Fatalf("the run: exit %d: %s", r.code, r.stderr)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(out, &st); err != nil || int(st.Uid) == os.Getuid() {
+		t.Fatalf("the run's tree: uid %d (%v), want a sub-uid", st.Uid, err)
+	}
+	if b, err := exec.Command("rm", "-rf", out).CombinedOutput(); err == nil {
+		t.Fatalf("the caller's rm -rf removed the sub-uid's tree: the test proves nothing (%s)", b)
+	}
+	if r := jail(t, "clean", out); r.code != 0 || r.stderr != "" {
+		t.Errorf("jail clean: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there: %v", out, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(victim, "keep")); err != nil || string(b) != "keep\n" {
+		t.Errorf("the victim behind the link lost its file: %q %v", b, err)
+	}
+}
+
+// TestCleanRefuses: what jail clean will not do.
+func TestCleanRefuses(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.MkdirAll(filepath.Join(real, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+		code             int
+	}{
+		{"a link on the way", filepath.Join(dir, "link", "x"), "a directory on the way is a symlink", 1},
+		{"dot", dir + "/.", "refusing to remove", 1},
+		{"dot-dot", dir + "/real/..", "refusing to remove", 1},
+		{"root", "/", "refusing to remove", 1},
+		{"missing", filepath.Join(dir, "missing"), "no such file or directory", 1},
+		{"an option", "-rf", "unknown option", exitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := jail(t, "clean", tc.path)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("jail clean %s: exit %d, stderr %q, want %d and %q", tc.path, r.code, r.stderr, tc.code, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(real, "x")); err != nil {
+		t.Errorf("%s, reached through a link, is gone: %v", filepath.Join(real, "x"), err)
+	}
+}
