@@ -185,7 +185,12 @@ func apply(root int, op Op) error {
 }
 
 // mountpoint creates what a bind needs to land on: a directory, or an
-// empty file when the source is not a directory.
+// empty file when the source is not a directory. The file is made with
+// mknodat, which opens nothing: inside a writable bind the target may be
+// anything a run left there, and opening a FIFO would block the set-up
+// for good. What is there already must be a regular file (a mount on
+// anything else is refused: a FIFO, a socket or a device node was not put
+// there by jail).
 func mountpoint(root int, target string, dir bool) error {
 	if dir {
 		return mkdirIn(stagingNew, target, 0o755)
@@ -195,11 +200,37 @@ func mountpoint(root int, target string, dir bool) error {
 		return err
 	}
 	defer unix.Close(parent)
-	fd, err := unix.Openat(parent, name, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return pathErr("create", target, err)
+	if err := unix.Mknodat(parent, name, unix.S_IFREG|0o644, 0); err != nil && err != unix.EEXIST {
+		return pathErr("mknod", target, err)
 	}
-	return unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return pathErr("stat", target, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return &os.PathError{Op: "mount point", Path: target, Err: fmt.Errorf(
+			"is a %s, not a regular file; refusing to mount a file on it (remove it from the host directory)", fileKind(st.Mode))}
+	}
+	return nil
+}
+
+// fileKind names a file type for messages.
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "FIFO"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFDIR:
+		return "directory"
+	}
+	return "special file"
 }
 
 // openBeneath opens path (absolute, inside the sandbox) below the new root
@@ -346,7 +377,8 @@ func setupDev(root int, spec Spec) error {
 			return err
 		}
 	}
-	if err := mount("devpts", dev+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+	if err := mount("devpts", dev+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
+		fmt.Sprintf("newinstance,ptmxmode=0666,mode=0620,max=%d", DevPtsMax)); err != nil {
 		return err
 	}
 	if err := mount("tmpfs", dev+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC,

@@ -49,6 +49,13 @@ type Spec struct {
 	DevShmSize uint64 `json:"dev_shm_size"`
 }
 
+// DevPtsMax is the most pseudo-terminals the sandbox's devpts instance
+// holds at once (its max= option). Every devpts instance draws on one pool
+// of the host's (kernel.pty.max, 4096 by default, of which 1024 are kept
+// for the initial instance): without a bound, one sandbox could take the
+// whole of it from every other sandbox and container.
+const DevPtsMax = 64
+
 // Devices bound from the host into the sandbox's /dev. Device nodes cannot
 // be created inside a user namespace, so they are bind mounts of the host's.
 var Devices = []string{"null", "zero", "full", "random", "urandom", "tty"}

@@ -21,6 +21,7 @@ func Verify(spec Spec) error {
 type want struct {
 	fstype   string   // "" for any (a bind keeps its source's type)
 	opts     []string // per-mount options that must be present
+	sbOpts   []string // super-block options that must be present
 	subtree  bool     // submounts below it are expected (a recursive bind)
 	optional bool     // it may be absent
 }
@@ -31,7 +32,7 @@ func expected(spec Spec) map[string]want {
 		"/":        {fstype: "tmpfs", opts: []string{"ro", "nosuid", "nodev"}},
 		"/proc":    {fstype: "proc", opts: []string{"rw", "nosuid", "nodev", "noexec"}},
 		"/dev":     {fstype: "tmpfs", opts: []string{"ro", "nosuid", "noexec"}},
-		"/dev/pts": {fstype: "devpts", opts: []string{"rw", "nosuid", "noexec"}},
+		"/dev/pts": {fstype: "devpts", opts: []string{"rw", "nosuid", "noexec"}, sbOpts: []string{fmt.Sprintf("max=%d", DevPtsMax)}},
 		"/dev/shm": {fstype: "tmpfs", opts: []string{"rw", "nosuid", "nodev", "noexec"}},
 	}
 	for _, d := range Devices {
@@ -88,6 +89,12 @@ func verify(spec Spec, infos []*mountinfo.Info) error {
 		for _, o := range exp.opts {
 			if !contains(have, o) {
 				return &VerifyError{Target: m.Mountpoint, Want: o, Got: m.Options}
+			}
+		}
+		sb := strings.Split(m.VFSOptions, ",")
+		for _, o := range exp.sbOpts {
+			if !contains(sb, o) {
+				return &VerifyError{Target: m.Mountpoint, Want: o, Got: m.VFSOptions}
 			}
 		}
 	}

@@ -34,7 +34,7 @@ func goodTable() []*mountinfo.Info {
 		{Mountpoint: "/tmp", FSType: "tmpfs", Options: "rw,nosuid,nodev,relatime"},
 		{Mountpoint: "/proc", FSType: "proc", Options: "rw,nosuid,nodev,noexec,relatime"},
 		{Mountpoint: "/dev", FSType: "tmpfs", Options: "ro,nosuid,noexec,relatime"},
-		{Mountpoint: "/dev/pts", FSType: "devpts", Options: "rw,nosuid,noexec,relatime"},
+		{Mountpoint: "/dev/pts", FSType: "devpts", Options: "rw,nosuid,noexec,relatime", VFSOptions: "rw,mode=620,ptmxmode=666,max=64"},
 		{Mountpoint: "/dev/shm", FSType: "tmpfs", Options: "rw,nosuid,nodev,noexec,relatime"},
 	}
 	for _, d := range Devices {
@@ -235,6 +235,24 @@ func TestVerifyCorrupt(t *testing.T) {
 				return infos
 			},
 			target: "/dev", want: "ro",
+		},
+		{
+			// Without max= the instance draws on the host's whole pty
+			// pool (issue 11).
+			name: "devpts without max",
+			corrupt: func(t *testing.T, infos []*mountinfo.Info) []*mountinfo.Info {
+				find(t, infos, "/dev/pts").VFSOptions = "rw,mode=620,ptmxmode=666"
+				return infos
+			},
+			target: "/dev/pts", want: "max=64",
+		},
+		{
+			name: "devpts with another max",
+			corrupt: func(t *testing.T, infos []*mountinfo.Info) []*mountinfo.Info {
+				find(t, infos, "/dev/pts").VFSOptions = "rw,mode=620,ptmxmode=666,max=640"
+				return infos
+			},
+			target: "/dev/pts", want: "max=64",
 		},
 		{
 			name: "/dev/shm exec",

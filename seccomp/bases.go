@@ -101,6 +101,15 @@ func dangerousRules() []Rule {
 		// clone3 passes its flags in memory, where seccomp cannot look:
 		// ENOSYS makes glibc fall back to clone(2), whose flags it can.
 		{Syscalls: []string{"clone3"}, Action: Errno, Errno: "ENOSYS"},
+		// Linux AIO: a context reserves events from one host-wide pool
+		// (fs.aio-max-nr, 65536 by default) with no per-user or
+		// per-namespace share, so one sandbox could take it all and
+		// every io_setup on the host then fails with EAGAIN. ENOSYS, as
+		// on a kernel built without AIO, which libaio users handle by
+		// falling back to plain I/O (glibc's POSIX aio_* uses threads, not
+		// these calls). io_uring is denied above.
+		{Syscalls: []string{"io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents"},
+			Action: Errno, Errno: "ENOSYS"},
 		// TIOCSTI pushes characters into a terminal's input (the caller's
 		// shell), TIOCLINUX can do the same on a virtual console. The
 		// kernel reads the request as an unsigned int, so compare the low

@@ -180,6 +180,10 @@ func TestDefaultBaseBPF(t *testing.T) {
 		{"clone", []uint64{unix.CLONE_NEWNET}, eperm},
 		{"clone", []uint64{unix.CLONE_NEWNS | unix.CLONE_NEWPID}, eperm},
 		{"clone3", nil, enosys},
+		{"io_setup", []uint64{65536}, enosys},
+		{"io_submit", nil, enosys},
+		{"io_getevents", nil, enosys},
+		{"io_pgetevents", nil, enosys},
 		{"ioctl", []uint64{0, unix.TIOCSTI}, eperm},
 		{"ioctl", []uint64{0, 0xdead_0000_0000 | unix.TIOCSTI}, eperm}, // upper half ignored by the kernel
 		{"ioctl", []uint64{0, unix.TIOCLINUX}, eperm},
@@ -257,6 +261,7 @@ func TestJudgeBaseBPF(t *testing.T) {
 		{"clone", []uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND}, retAllow},
 		{"clone", []uint64{unix.CLONE_NEWUSER}, eperm},
 		{"clone3", nil, enosys},
+		{"io_setup", []uint64{65536}, enosys},
 		{"keyctl", nil, eperm},
 		{"socket", []uint64{unix.AF_INET}, eperm},
 		{"ioctl", []uint64{1, unix.TCGETS}, retAllow},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,24 +116,76 @@ func batchMain(args []string, in io.Reader, out, stderr io.Writer) int {
 	}()
 
 	enc := json.NewEncoder(out)
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() && !stop.Load() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
+	lines := newRequestReader(in, maxRequestLine)
+	for !stop.Load() {
+		raw, long, err := lines.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "jail batch: reading requests: %v\n", err)
+			return batchSetup
+		}
+		var ans batchAnswer
+		if long {
+			ans = badRequest(fmt.Sprintf("bad request: line longer than %d bytes", maxRequestLine))
+		} else if line := strings.TrimSpace(string(raw)); line != "" {
+			ans = b.run(line)
+		} else {
 			continue
 		}
-		ans := b.run(line)
 		if err := enc.Encode(ans); err != nil {
 			fmt.Fprintf(stderr, "jail batch: %v\n", err)
 			return batchSetup
 		}
 	}
-	if err := sc.Err(); err != nil {
-		fmt.Fprintf(stderr, "jail batch: reading requests: %v\n", err)
-		return batchSetup
-	}
 	return batchOK
+}
+
+// maxRequestLine is the longest request line (1 MiB); a longer one is
+// answered XX, without an id, and the batch goes on with the next line.
+const maxRequestLine = 1 << 20
+
+// requestReader reads a batch's input line by line, holding at most max
+// bytes of a line: the rest of a longer one is read and dropped.
+type requestReader struct {
+	r   *bufio.Reader
+	max int
+}
+
+func newRequestReader(in io.Reader, max int) *requestReader {
+	return &requestReader{r: bufio.NewReaderSize(in, 64<<10), max: max}
+}
+
+// next returns the next line without its newline, or long when it was
+// longer than max (then line is nil); io.EOF after the last line.
+func (q *requestReader) next() (line []byte, long bool, err error) {
+	for {
+		chunk, err := q.r.ReadSlice('\n')
+		if !long && len(line)+len(chunk) > q.max+1 { // +1: the newline
+			line, long = nil, true
+		}
+		if !long {
+			line = append(line, chunk...)
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && (len(line) > 0 || long):
+			err = nil // a last line without a newline
+		case err != nil:
+			return nil, false, err
+		}
+		if long {
+			return nil, true, nil
+		}
+		return bytes.TrimSuffix(line, []byte("\n")), false, nil
+	}
+}
+
+// badRequest is the answer to a request that could not be read.
+func badRequest(msg string) batchAnswer {
+	return batchAnswer{Report: &Report{Version: reportVersion, Enforcement: map[string]string{}, Status: StatusXX, Message: msg}}
 }
 
 // batch is what every run of a batch shares.

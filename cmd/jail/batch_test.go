@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,5 +111,68 @@ func TestBatchUsage(t *testing.T) {
 	cmd.Stdin = strings.NewReader("")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no-such-profile") {
 		t.Errorf("bad profile: %v %s", err, out)
+	}
+}
+
+func TestRequestReader(t *testing.T) {
+	type line struct {
+		text string
+		long bool
+	}
+	for _, tc := range []struct {
+		name string
+		in   string
+		want []line
+	}{
+		{"lines", "a\nbb\n\nccc\n", []line{{"a", false}, {"bb", false}, {"", false}, {"ccc", false}}},
+		{"no final newline", "a\nbb", []line{{"a", false}, {"bb", false}}},
+		{"at the limit", "12345678\nx\n", []line{{"12345678", false}, {"x", false}}},
+		{"over the limit", "123456789\nx\n", []line{{"", true}, {"x", false}}},
+		{"far over, last", "x\n" + strings.Repeat("y", 100000), []line{{"x", false}, {"", true}}},
+		{"far over, then more", strings.Repeat("y", 100000) + "\n" + strings.Repeat("z", 9) + "\nok\n", []line{{"", true}, {"", true}, {"ok", false}}},
+		{"empty", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A small buffer, so that long lines span many reads.
+			q := &requestReader{r: bufio.NewReaderSize(strings.NewReader(tc.in), 16), max: 8}
+			var got []line
+			for {
+				l, long, err := q.next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, line{string(l), long})
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBatchLongRequestLine: a request line over 1 MiB aborted the whole
+// batch (exit 125, later requests unanswered; issue 11). Now it gets an XX
+// answer of its own and the batch goes on.
+func TestBatchLongRequestLine(t *testing.T) {
+	requireSandbox(t)
+	dir := t.TempDir()
+	long := fmt.Sprintf(`{"id": "long", "argv": ["true", %q]}`, strings.Repeat("x", maxRequestLine))
+	answers, stderr := runBatch(t, dir, []string{"-q"}, []string{
+		`{"id": "before", "argv": ["true"]}`, long, `{"id": "after", "argv": ["sh", "-c", "exit 3"]}`,
+	})
+	if len(answers) != 3 {
+		t.Fatalf("%d answers to 3 requests; stderr: %s", len(answers), stderr)
+	}
+	if a := answers[0]; a["id"] != "before" || a["status"] != StatusOK {
+		t.Errorf("answer 0: %v", a)
+	}
+	if a := answers[1]; a["status"] != StatusXX || !strings.Contains(fmt.Sprint(a["message"]), "line longer than") {
+		t.Errorf("answer 1 (the long line): %v", a)
+	}
+	if a := answers[2]; a["id"] != "after" || a["status"] != StatusRE || a["exit_code"] != float64(3) {
+		t.Errorf("answer 2: %v", a)
 	}
 }

@@ -218,7 +218,17 @@ func (z *zygote) start(base *Plan) error {
 	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypePlan, Data: data}); err != nil {
 		return fmt.Errorf("zygote: %w", err)
 	}
+	// The zygote builds the root now: a set-up that hangs is killed (the
+	// socket then reads EOF).
+	deadline, err := setupTimeout()
+	if err != nil {
+		return err
+	}
+	timer := time.AfterFunc(deadline, func() { _ = cmd.Process.Kill() })
 	m, err := ipc.Recv(parent)
+	if !timer.Stop() {
+		return fmt.Errorf("zygote: %w", setupTimedOut(deadline))
+	}
 	if err != nil {
 		return fmt.Errorf("zygote: %w", err)
 	}

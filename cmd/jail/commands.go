@@ -14,7 +14,7 @@ import (
 
 // subcommands are the words jail takes as its first argument instead of a
 // command to run (`jail -- check` runs a program called check).
-var subcommands = []string{"batch", "check", "completion", "doctor", "profiles", "setup-cgroup", "version"}
+var subcommands = []string{"batch", "check", "clean", "completion", "doctor", "profiles", "setup-cgroup", "version"}
 
 // plainOptions are jail's options without a value.
 var plainOptions = []string{"--plan", "-q", "--quiet", "-h", "--help", "--version", "--meta-extended"}
@@ -84,6 +84,9 @@ func prepare(opts options, argv []string) (*profile.Profile, userns.Mapping, *Pl
 	if err != nil {
 		return nil, m, nil, err
 	}
+	// A quarter of the caller's own limits, read here on the host: inside
+	// its namespace the sandbox sees only its own.
+	plan.Counts = userns.SandboxCounts(userns.HostCounts)
 	return p, m, plan, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
 	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/profile"
+	"github.com/jail-sandbox/jail/userns"
 )
 
 // Hidden sub-commands: the sandbox's init re-executes this binary.
@@ -166,6 +167,11 @@ func stage2() (code int) {
 		}
 	}()
 
+	// Before the root is built, while /proc/sys is writable and this
+	// process holds CAP_SYS_RESOURCE in the sandbox's user namespace.
+	if err := userns.SetCounts("/proc/sys/user", plan.Counts); err != nil {
+		return fail("userns", err)
+	}
 	if err := fs.Setup(plan.FS); err != nil {
 		return fail("fs", err)
 	}

@@ -28,7 +28,7 @@ const exitLimit = 128 + 9
 var version = "dev"
 
 const usage = `usage: jail [OPTIONS] [--] COMMAND [ARG...]
-       jail batch|check|profiles|doctor|completion|setup-cgroup|version ...
+       jail batch|check|clean|profiles|doctor|completion|setup-cgroup|version ...
 
 Run COMMAND in a rootless sandbox: new user, mount, PID, network, IPC, UTS,
 cgroup and time namespaces, a read-only root built from a profile, a seccomp
@@ -55,6 +55,7 @@ Judge I/O and reports:
 Commands:
   batch [OPTIONS]        run one sandbox per JSON request line of stdin
   check [OPTIONS]        validate; print the effective profile as TOML
+  clean PATH...          remove files a run left under your sub-uids
   profiles               list the built-in profiles
   doctor [-v]            check this host; print the fix for each problem
   completion bash|zsh    print a shell completion script
@@ -106,6 +107,8 @@ func main() {
 			os.Exit(zygote1())
 		case zygote2Arg:
 			os.Exit(zygote2())
+		case cleanArg:
+			os.Exit(cleanChild())
 		}
 	}
 	os.Exit(jailMain(os.Args[1:], os.Stdout, os.Stderr))
@@ -129,6 +132,8 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "batch":
 			return batchMain(args[1:], os.Stdin, stdout, stderr)
+		case "clean":
+			return cleanMain(args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseArgs(args)

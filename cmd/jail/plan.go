@@ -19,8 +19,8 @@ import (
 // plan of another version (a stale binary re-executed mid-upgrade). 3: the
 // exec spec travels in a message of its own ({exec}, after the plan). 4: a
 // bind carries its source's device and inode (fs.Op.ID), which stage 2
-// requires.
-const planVersion = 4
+// requires. 5: Counts.
+const planVersion = 5
 
 // Plan is everything the sandbox does, computed on the host before any
 // namespace exists. It is plain data: stage 0 sends it to stage 2 in two
@@ -47,6 +47,11 @@ type Plan struct {
 	// command starts.
 	Net string  `json:"net"`
 	FS  fs.Spec `json:"fs"`
+	// Counts bound the per-user kernel counts of the sandbox's user
+	// namespace (inotify, fanotify, user namespaces): stage 2, or a batch's
+	// zygote, writes them to /proc/sys/user before it builds the root,
+	// while it holds CAP_SYS_RESOURCE there (userns.SetCounts).
+	Counts []userns.Count `json:"counts,omitempty"`
 	// Exec is sent on its own, as the {exec} message; the {plan} message
 	// leaves it out.
 	Exec ExecSpec `json:"exec,omitzero"`
@@ -238,19 +243,14 @@ func checkProfileFiles(p *profile.Profile, spec fs.Spec) error {
 }
 
 // buildEnv starts empty: only the variables the profile keeps (when the
-// caller has them, and unless it unsets them) and the ones it sets, sorted
-// for a stable plan.
+// caller has them; profile.Env.Keeps says which: never one it unsets, nor
+// one that looks like a credential through a prefix) and the ones it sets,
+// sorted for a stable plan.
 func buildEnv(e profile.Env, environ []string) []string {
 	env := map[string]string{}
 	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || slices.Contains(e.Unset, k) {
-			continue
-		}
-		for _, keep := range e.Keep {
-			if k == keep || strings.HasSuffix(keep, "*") && strings.HasPrefix(k, strings.TrimSuffix(keep, "*")) {
-				env[k] = v
-			}
+		if k, v, ok := strings.Cut(kv, "="); ok && e.Keeps(k) {
+			env[k] = v
 		}
 	}
 	for k, v := range e.Set {

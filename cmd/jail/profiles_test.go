@@ -126,6 +126,40 @@ func TestCIProfilePassesCIVariablesNotTokens(t *testing.T) {
 	}
 }
 
+// Credentials whose names match one of ci's kept prefixes (CI_*,
+// BUILDKITE_*, CIRCLE_*) but are not in its unset list reached the command
+// (issue 11): a prefix never passes a name that looks like a credential.
+// The proof that the check would see the leak: the same variable named
+// exactly with --keep-env gets in.
+func TestCIProfileKeepsNoCredentialsThroughPrefixes(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	dir := t.TempDir()
+	creds := []string{"CI_NETRC_PASSWORD", "CI_NETRC_USERNAME", "CI_BUILD_TOKEN", "BUILDKITE_AGENT_JOB_API_TOKEN", "CIRCLE_TOKEN"}
+	env := []string{"CI_COMMIT_SHA=c0ffee", "BUILDKITE_BUILD_NUMBER=7", "CIRCLE_BRANCH=main"}
+	for _, c := range creds {
+		env = append(env, c+"=leaked-"+c)
+	}
+	r := jailIn(t, dir, env, "--profile", "ci", "--", "env")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"CI_COMMIT_SHA=c0ffee", "BUILDKITE_BUILD_NUMBER=7", "CIRCLE_BRANCH=main"} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("env inside lacks %s:\n%s", want, r.stdout)
+		}
+	}
+	for _, c := range creds {
+		if strings.Contains(r.stdout, c) {
+			t.Errorf("env inside has %s through a kept prefix:\n%s", c, r.stdout)
+		}
+	}
+	r = jailIn(t, dir, env, "--profile", "ci", "--keep-env", "CIRCLE_TOKEN", "--", "env")
+	if r.code != 0 || !strings.Contains(r.stdout, "CIRCLE_TOKEN=leaked-CIRCLE_TOKEN\n") {
+		t.Errorf("--keep-env CIRCLE_TOKEN: exit %d, env inside:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // judgeCase is one language: how to build the three submissions and run
 // them.
 type judgeCase struct {

@@ -31,6 +31,32 @@ const (
 	idmapTimeout = 10 * time.Second
 )
 
+// defaultSetupTimeout bounds a sandbox's set-up, from the plan sent to the
+// command started (or a batch's zygote ready): a set-up that never ends (a
+// mount point that blocks, a file system that does not answer) fails with
+// a clear error instead of hanging jail. JAIL_SETUP_TIMEOUT changes it.
+const defaultSetupTimeout = 60 * time.Second
+
+// setupTimeout is JAIL_SETUP_TIMEOUT (a duration, such as 2m) or the
+// default.
+func setupTimeout() (time.Duration, error) {
+	v := os.Getenv("JAIL_SETUP_TIMEOUT")
+	if v == "" {
+		return defaultSetupTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("JAIL_SETUP_TIMEOUT=%q: want a positive duration such as 60s or 2m", v)
+	}
+	return d, nil
+}
+
+// setupTimedOut is the error of a set-up that outlived its deadline.
+func setupTimedOut(d time.Duration) error {
+	return fmt.Errorf("sandbox setup did not finish within %s: something it mounts or opens blocks "+
+		"(a file system that does not answer?); nothing was run (raise JAIL_SETUP_TIMEOUT if the host is just slow)", d)
+}
+
 // forwarded are the signals stage 0 relays to the sandbox's init, which
 // relays them to the command.
 var forwarded = []os.Signal{
@@ -66,6 +92,10 @@ type runConfig struct {
 // fills rep with how the run ended.
 func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	stdio, tty, cg := rc.stdio, rc.tty, rc.cg
+	deadline, err := setupTimeout()
+	if err != nil {
+		return exitSetup, &setupError{err}
+	}
 	var netTool, netToolPath string
 	if plan.Net == profile.NetUser {
 		// Before anything exists: a missing tool leaves nothing behind.
@@ -232,6 +262,8 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		}
 	}
 
+	setupTimer := time.NewTimer(deadline)
+	defer setupTimer.Stop()
 	msgs := make(chan ipc.Msg)
 	recvErr := make(chan error, 1)
 	go func() {
@@ -263,7 +295,15 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 			relayed = s.(syscall.Signal)
 			relayedOK = relayed != unix.SIGWINCH
 			_ = ipc.Send(parent, ipc.Msg{Type: ipc.TypeSignal, Signal: int(relayed)})
+		case <-setupTimer.C:
+			// The sandbox ends; its init's EOF ends this loop.
+			stageErr = &setupError{setupTimedOut(deadline)}
+			_ = cmd.Process.Kill()
 		case m := <-msgs:
+			switch m.Type {
+			case ipc.TypeStarted, ipc.TypeError, ipc.TypeExecFailed:
+				setupTimer.Stop()
+			}
 			switch m.Type {
 			case ipc.TypeStarted:
 				// What the sandbox used so far is jail's own set-up (the

@@ -26,11 +26,13 @@ type Rlimit struct {
 }
 
 // rlimits lists the command's rlimits: the profile's file size, open files
-// and stack, no core dumps ever, and, when no cgroup enforces them, the
-// fallbacks for memory (RLIMIT_AS) and processes (RLIMIT_NPROC); the CPU
-// time limit is also a per-process RLIMIT_CPU backstop.
+// and stack, no core dumps ever, a share of the per-user pools
+// (pooledRlimits), and, when no cgroup enforces them, the fallbacks for
+// memory (RLIMIT_AS) and processes (RLIMIT_NPROC); the CPU time limit is
+// also a per-process RLIMIT_CPU backstop.
 func rlimits(l profile.Limits, backend limits.Backend) []Rlimit {
 	out := []Rlimit{{Resource: unix.RLIMIT_CORE, Name: "RLIMIT_CORE"}}
+	out = append(out, pooledRlimits()...)
 	add := func(res int, name string, v uint64) {
 		if v > 0 {
 			out = append(out, Rlimit{Resource: res, Name: name, Cur: v, Max: v})
@@ -48,6 +50,31 @@ func rlimits(l profile.Limits, backend limits.Backend) []Rlimit {
 		// A second of slack: the process's CPU time counts from its fork,
 		// so it includes its few system calls before execve.
 		out = append(out, Rlimit{Resource: unix.RLIMIT_CPU, Name: "RLIMIT_CPU", Cur: secs + 1, Max: secs + 2})
+	}
+	return out
+}
+
+// pooledRlimits bound what the command may take of two per-user pools
+// that the kernel caps with an rlimit: the bytes of POSIX message queues
+// (RLIMIT_MSGQUEUE) and the signals queued to its processes
+// (RLIMIT_SIGPENDING). Each is counted per user in every user namespace
+// from the sandbox's up, so without a bound of its own a sandbox could take
+// the caller's whole allowance (819200 bytes of queues by default) and the
+// caller's own programs then fail (mq_open EMFILE). The kernel checks a
+// process's rlimit against its own namespace's count, so a quarter of
+// jail's own soft limit, soft and hard, caps the sandbox and leaves the
+// rest to the caller.
+func pooledRlimits() []Rlimit {
+	var out []Rlimit
+	for _, r := range []struct {
+		res  int
+		name string
+	}{{unix.RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"}, {unix.RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"}} {
+		var have unix.Rlimit
+		if err := unix.Getrlimit(r.res, &have); err != nil || have.Cur == unix.RLIM_INFINITY {
+			continue
+		}
+		out = append(out, Rlimit{Resource: r.res, Name: r.name, Cur: have.Cur / 4, Max: have.Cur / 4})
 	}
 	return out
 }

@@ -259,7 +259,10 @@ static int new_mount(const struct jail_zmount *m, const char *fstype)
 		if (fsconfig_str(fsfd, "mode", num) < 0)
 			goto fail;
 	} else if (m->kind == JAIL_ZMNT_DEVPTS) {
-		if (fsconfig_str(fsfd, "ptmxmode", "0666") < 0 || fsconfig_str(fsfd, "mode", "0620") < 0)
+		/* size is the instance's max= (fs.DevPtsMax). */
+		fmt_u64(num, m->size, 10);
+		if (fsconfig_str(fsfd, "ptmxmode", "0666") < 0 || fsconfig_str(fsfd, "mode", "0620") < 0 ||
+		    fsconfig_str(fsfd, "max", num) < 0)
 			goto fail;
 	}
 	if (syscall(SYS_fsconfig, fsfd, Z_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)

@@ -30,6 +30,7 @@ import (
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
 	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/profile"
+	"github.com/jail-sandbox/jail/userns"
 )
 
 const (
@@ -80,6 +81,11 @@ func zygote2() (code int) {
 	}
 	if err := timensError(plan.Time); err != nil {
 		return fail("time", err)
+	}
+	// As stage 2 does; the runs share this user namespace, so the bounds
+	// hold for the whole batch.
+	if err := userns.SetCounts("/proc/sys/user", plan.Counts); err != nil {
+		return fail("userns", err)
 	}
 	if err := fs.Setup(plan.FS); err != nil {
 		return fail("fs", err)
@@ -208,7 +214,7 @@ func zygoteMounts(spec fs.Spec) []zygoteMount {
 		}
 	}
 	out = append(out,
-		zygoteMount{kind: C.JAIL_ZMNT_DEVPTS, attr: nosuid | noexec, path: "/dev/pts"},
+		zygoteMount{kind: C.JAIL_ZMNT_DEVPTS, size: fs.DevPtsMax, attr: nosuid | noexec, path: "/dev/pts"},
 		zygoteMount{kind: C.JAIL_ZMNT_TMPFS, size: spec.DevShmSize, mode: 0o1777, attr: nosuid | nodev | noexec, path: "/dev/shm"})
 	return out
 }
