@@ -142,25 +142,7 @@ func inputKind(given string, st *unix.Stat_t) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFREG || isNullDevice(st) {
 		return nil
 	}
-	return &os.PathError{Op: "open", Path: given, Err: fmt.Errorf("is a %s: jail reads only a regular file or /dev/null", kindName(st))}
-}
-
-func kindName(st *unix.Stat_t) string {
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "directory"
-	case unix.S_IFIFO:
-		return "FIFO"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFLNK:
-		return "symbolic link"
-	}
-	return "special file"
+	return &os.PathError{Op: "open", Path: given, Err: fmt.Errorf("is a %s: jail reads only a regular file or /dev/null", fileKind(st.Mode))}
 }
 
 // Output is a host file a run writes (its stdout, stderr, report or meta
@@ -209,7 +191,7 @@ func outputKind(given string, st *unix.Stat_t) (null bool, err error) {
 	case isNullDevice(st):
 		return true, nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR, st.Mode&unix.S_IFMT == unix.S_IFCHR, st.Mode&unix.S_IFMT == unix.S_IFBLK:
-		return false, &os.PathError{Op: "create", Path: given, Err: fmt.Errorf("is a %s: jail writes a new regular file there (or to /dev/null)", kindName(st))}
+		return false, &os.PathError{Op: "create", Path: given, Err: fmt.Errorf("is a %s: jail writes a new regular file there (or to /dev/null)", fileKind(st.Mode))}
 	}
 	return false, nil
 }

@@ -17,7 +17,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,26 +64,7 @@ func victim(t *testing.T, p string) string {
 // end within hangLimit.
 func (s *scene) run(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, jailBin, args...)
-	cmd.Dir = s.dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("jail %q hung (killed after %s)\nstderr: %s", args, hangLimit, errb.String())
-	}
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run jail: %v", err)
-	}
-	return r
+	return jailTimedIn(t, s.dir, hangLimit, nil, "", args...)
 }
 
 // plant runs script in a sandbox whose working directory is the build

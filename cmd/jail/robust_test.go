@@ -25,9 +25,16 @@ import (
 // set-up that hangs.
 func jailTimed(t *testing.T, limit time.Duration, env []string, stdin string, args ...string) result {
 	t.Helper()
+	return jailTimedIn(t, "", limit, env, stdin, args...)
+}
+
+// jailTimedIn is jailTimed in the directory dir ("": the test's own).
+func jailTimedIn(t *testing.T, dir string, limit time.Duration, env []string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, jailBin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
