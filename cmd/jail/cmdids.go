@@ -66,11 +66,32 @@ func commandStdin(in *os.File, m userns.Mapping, spec *ExecSpec) (*os.File, erro
 	return sealedCopy(in)
 }
 
+// maxSealedStdin bounds a sealed copy: it lives in the host's memory,
+// outside the sandbox's limits, and whoever could write the file (a
+// sandbox that made it writable by others, a sparse file of a terabyte,
+// a writer that keeps appending) would otherwise choose how much.
+var maxSealedStdin int64 = 1 << 30
+
 // sealedCopy copies what is left to read of in into a memfd sealed against
 // every change (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK, then F_SEAL_SEAL):
 // a regular file to the command, which it may read, seek and map, but
-// which nothing can alter, through any descriptor or /proc/self/fd/0.
+// which nothing can alter, through any descriptor or /proc/self/fd/0. The
+// copy is what the file held when it was looked at (its size then), at
+// most maxSealedStdin bytes: a larger file is refused.
 func sealedCopy(in *os.File) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: in.Name(), Err: err}
+	}
+	off, err := in.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	left := max(st.Size-off, 0)
+	if left > maxSealedStdin {
+		return nil, fmt.Errorf("stdin %s: %d bytes to copy, more than %d: the command's id could write the file, so jail would give it a copy in memory; "+
+			"make the file writable by you alone (chmod go-w), or run the command as yourself (--uid 0 --gid 0)", in.Name(), left, maxSealedStdin)
+	}
 	fd, err := unix.MemfdCreate("jail-stdin", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, os.NewSyscallError("memfd_create", err)
@@ -80,7 +101,7 @@ func sealedCopy(in *os.File) (*os.File, error) {
 		out.Close()
 		return nil, err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if _, err := io.CopyN(out, in, left); err != nil && !errors.Is(err, io.EOF) {
 		return fail(fmt.Errorf("copy %s for the command's stdin: %w", in.Name(), err))
 	}
 	seals := unix.F_SEAL_WRITE | unix.F_SEAL_GROW | unix.F_SEAL_SHRINK | unix.F_SEAL_SEAL

@@ -143,3 +143,72 @@ func TestWithIDHint(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackSealedStdinSize: a stdin file the command's id could write
+// is copied into the host's memory, outside the sandbox's limits. A
+// sandbox that made such a file sparse and huge (truncate -s 1T, chmod
+// 666) chose how much memory jail takes: the copy is bounded and a larger
+// file refused with the way out. Proof of the harm: without the bound,
+// the copy holds the whole file.
+func TestAttackSealedStdinSize(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root's files are not the caller's in a root caller's mapping")
+	}
+	defer func(old int64) { maxSealedStdin = old }(maxSealedStdin)
+	maxSealedStdin = 1 << 20
+	p := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, 8<<20); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *os.File {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	judge := &ExecSpec{UID: 1000, GID: 1000}
+
+	// The harm, with the bound out of the way: 8 MiB of the host's memory
+	// for an 8 MiB file (a terabyte for a terabyte).
+	maxSealedStdin = 1 << 62
+	in, err := commandStdin(open(), callerMapping(), judge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err != nil || st.Size != 8<<20 {
+		t.Fatalf("without the bound the copy is %d bytes (%v), want the whole file: the test cannot see the harm", st.Size, err)
+	}
+	in.Close()
+
+	maxSealedStdin = 1 << 20
+	in, err = commandStdin(open(), callerMapping(), judge)
+	if err == nil {
+		in.Close()
+		t.Fatalf("ESCAPED: an 8 MiB stdin that the command's id could write was copied into memory past the bound")
+	}
+	if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "chmod go-w") {
+		t.Errorf("error %q: want the path and the way out", err)
+	}
+	// What is left to read counts: past the end of the bound, it fits.
+	f := open()
+	if _, err := f.Seek(8<<20-100, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	in, err = commandStdin(f, callerMapping(), judge)
+	if err != nil {
+		t.Fatalf("100 bytes left to read: %v", err)
+	}
+	defer in.Close()
+	if b, err := io.ReadAll(in); err != nil || len(b) != 100 {
+		t.Errorf("the copy holds %d bytes (%v), want 100", len(b), err)
+	}
+}
