@@ -157,9 +157,20 @@ func jailIn(t *testing.T, dir string, env []string, args ...string) result {
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
+	return runResult(t, cmd, nil)
+}
+
+// runResult runs cmd and returns its output and exit code; hung, when
+// set, says whether cmd was killed for its deadline (then the test fails
+// with its stderr).
+func runResult(t *testing.T, cmd *exec.Cmd, hung func() bool) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if hung != nil && hung() {
+		t.Fatalf("jail %q did not end in time (killed): stderr %s", cmd.Args[1:], errb.String())
+	}
 	r := result{stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {

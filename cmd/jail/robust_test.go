@@ -5,7 +5,6 @@ package main
 // with a clear error.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,22 +36,7 @@ func jailTimedIn(t *testing.T, dir string, limit time.Duration, env []string, st
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("jail %q did not end within %s (killed): stderr %s", args, limit, errb.String())
-	}
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run jail: %v", err)
-	}
-	return r
+	return runResult(t, cmd, func() bool { return ctx.Err() != nil })
 }
 
 // TestFIFOAtFileMountPoint: a run leaves a FIFO where a later run's file
