@@ -10,9 +10,11 @@
  *
  * Per request the zygote clones a per-run init with new mount (a copy of
  * the finished root), PID, IPC, network, cgroup and UTS namespaces, sends
- * its pidfd to stage 0, and waits for it. On cgroup v2 the request brings
- * the run's own cgroup: the init is born in it (clone3 with
- * CLONE_INTO_CGROUP) and makes its cgroup namespace itself, once there.
+ * its pidfd to stage 0, and waits for it. With a cgroup the request brings
+ * the run's own: on cgroup v2 the init is born in it (clone3 with
+ * CLONE_INTO_CGROUP), on cgroup v1 it moves itself in through the tasks
+ * files it was given before anything else; it then makes its cgroup
+ * namespace itself, once there.
  * The per-run init (PID 1 of its PID namespace):
  *   - replaces every mount a run could write or that shows per-run state
  *     (the copies share their superblocks with the template): a new proc
@@ -182,6 +184,9 @@ static int parse_request(size_t n)
 	if (req.magic != JAIL_ZREQ_MAGIC || req.nargv == 0 || req.nargv > JAIL_ZMAX_STRS ||
 	    req.nenv > JAIL_ZMAX_STRS || req.nrlim > JAIL_ZMAX_RLIM || req.seccomp_len % 8 != 0 ||
 	    req.seccomp_len / 8 > 65535)
+		return -1;
+	if (!((req.cgroup == JAIL_ZCG_NONE && req.ncgroup == 0) || (req.cgroup == JAIL_ZCG_V2 && req.ncgroup == 1) ||
+	      (req.cgroup == JAIL_ZCG_V1 && req.ncgroup >= 1 && req.ncgroup <= JAIL_ZMAX_CGROUP_FDS)))
 		return -1;
 	size_t off = sizeof req;
 	if (n - off < (size_t)req.nrlim * sizeof(struct jail_rlimit))
@@ -523,15 +528,37 @@ static void reset_signals(void)
 			sigaction(s, &sa, NULL);
 }
 
-static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup) __attribute__((noreturn));
-static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup)
+/* join_cgroup_v1 moves the calling (single-threaded) init into the run's
+ * cgroup v1, one hierarchy per tasks file, before anything of the run is
+ * started: the command is born there, and the run's counters are its own. */
+static int join_cgroup_v1(const int *tasks, int n)
+{
+	for (int i = 0; i < n; i++) {
+		ssize_t w;
+		do
+			w = write(tasks[i], "0", 1);
+		while (w < 0 && errno == EINTR);
+		if (w != 1)
+			return z_fail("write", "tasks (the run's cgroup)");
+		close(tasks[i]);
+	}
+	return 0;
+}
+
+static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgfds, int ncg) __attribute__((noreturn));
+static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgfds, int ncg)
 {
 	int ctl = cfg->ctl;
+	int own_cgroup = req.cgroup != JAIL_ZCG_NONE;
 	/* Signals stay blocked in the init: as PID 1 with default actions it
 	 * ignores what comes from inside its namespace anyway. */
 	reset_signals();
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
+	if (req.cgroup == JAIL_ZCG_V1 && join_cgroup_v1(cgfds, ncg) < 0) {
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		_exit(EXIT_SETUP);
+	}
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0) {
 			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
@@ -546,8 +573,8 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 	}
 	/* Nothing of the zygote's but the socket to stage 0. */
 	syscall(SYS_close_range, 4, ~0U, 0);
-	/* In a cgroup of the run's own (v2): the cgroup namespace, rooted
-	 * there, for the init and the command. */
+	/* In a cgroup of the run's own: the cgroup namespace, rooted there,
+	 * for the init and the command. */
 	if (own_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
 		send_failure(ctl, EXIT_SETUP, "unshare(CLONE_NEWCGROUP)", "", errno);
 		_exit(EXIT_SETUP);
@@ -560,8 +587,8 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
 		_exit(EXIT_SETUP);
 	}
-	/* The OOM killer of the batch's cgroup takes a run's processes before
-	 * the zygote (raising the score needs no privilege). */
+	/* The host's OOM killer takes a run's processes before the zygote
+	 * (raising the score needs no privilege). */
 	int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (oom >= 0) {
 		ssize_t n = write(oom, "1000", 4);
@@ -669,14 +696,15 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 
 /* ---- the zygote ---- */
 
-/* recv_request reads a request with the command's stdio in fds[0..2] and,
- * on cgroup v2, the run's cgroup directory in *cgfd (else -1). */
-static int recv_request(int ctl, int fds[3], int *cgfd)
+/* recv_request reads a request with the command's stdio in fds[0..2] and
+ * the run's cgroup descriptors (req.ncgroup of them) in cgfds. */
+static int recv_request(int ctl, int fds[3], int cgfds[JAIL_ZMAX_CGROUP_FDS])
 {
 	struct iovec iov = {.iov_base = req_buf, .iov_len = sizeof req_buf};
-	int got_fds[4];
+	enum { MAXFDS = 3 + JAIL_ZMAX_CGROUP_FDS };
+	int got_fds[MAXFDS];
 	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(MAXFDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
@@ -694,20 +722,22 @@ static int recv_request(int ctl, int fds[3], int *cgfd)
 		for (int i = 0; i < k; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-			if (got < 4)
+			if (got < MAXFDS)
 				got_fds[got++] = fd;
 			else
 				close(fd);
 		}
 	}
-	if (got < 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0) {
+	if (got < 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0 ||
+	    (uint32_t)got != 3 + req.ncgroup) {
 		for (int i = 0; i < got; i++)
 			close(got_fds[i]);
 		return -1;
 	}
 	for (int i = 0; i < 3; i++)
 		fds[i] = got_fds[i];
-	*cgfd = got == 4 ? got_fds[3] : -1;
+	for (int i = 3; i < got; i++)
+		cgfds[i - 3] = got_fds[i];
 	return 0;
 }
 
@@ -723,9 +753,9 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 	for (int i = 0; i < cfg->nshrink; i++)
 		madvise((void *)cfg->shrink[2 * i], cfg->shrink[2 * i + 1] - cfg->shrink[2 * i], MADV_DONTNEED);
 	for (;;) {
-		int fds[3], cgfd = -1;
+		int fds[3], cgfds[JAIL_ZMAX_CGROUP_FDS];
 		struct rusage before, after;
-		int r = recv_request(ctl, fds, &cgfd);
+		int r = recv_request(ctl, fds, cgfds);
 		if (r == -2)
 			_exit(0);
 		getrusage(RUSAGE_THREAD, &before);
@@ -744,7 +774,8 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		int pidfd = -1;
 		pid_t pid;
-		if (cgfd >= 0) {
+		int ncg = (int)req.ncgroup;
+		if (req.cgroup == JAIL_ZCG_V2) {
 			/* cgroup v2: born in the run's cgroup. Its cgroup namespace
 			 * is made by the init itself once there (a namespace made
 			 * by this clone would be rooted at the zygote's cgroup). */
@@ -753,19 +784,23 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 			ca.flags = (flags & ~(unsigned long)(CLONE_NEWCGROUP | CSIGNAL)) | Z_CLONE_INTO_CGROUP;
 			ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 			ca.exit_signal = SIGCHLD;
-			ca.cgroup = (uint64_t)cgfd;
+			ca.cgroup = (uint64_t)cgfds[0];
 			pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+		} else if (req.cgroup == JAIL_ZCG_V1) {
+			/* cgroup v1: the init moves itself in, then makes its
+			 * cgroup namespace. */
+			pid = (pid_t)syscall(SYS_clone, flags & ~(unsigned long)CLONE_NEWCGROUP, 0, &pidfd, 0, 0);
 		} else {
 			pid = (pid_t)syscall(SYS_clone, flags, 0, &pidfd, 0, 0);
 		}
 		if (pid == 0)
-			init_main(cfg, fds, cgfd >= 0);
+			init_main(cfg, fds, cgfds, ncg);
 		int err = errno;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		for (int i = 0; i < 3; i++)
 			close(fds[i]);
-		if (cgfd >= 0)
-			close(cgfd);
+		for (int i = 0; i < ncg; i++)
+			close(cgfds[i]);
 		getrusage(RUSAGE_THREAD, &after);
 		memset(&m, 0, sizeof m);
 		if (pid < 0) {

@@ -115,8 +115,7 @@ func zygote2() (code int) {
 		return exitSetup
 	}
 	// From here only the loop runs: what the set-up used goes back (the
-	// OOM killer of a cgroup v1 batch, whose runs share the zygote's
-	// cgroup, weighs it by its resident set).
+	// host's OOM killer weighs it by its resident set).
 	ranges := shrink()
 	if len(ranges) > 0 {
 		arr := (*[1 << 16]C.uintptr_t)(C.calloc(C.size_t(len(ranges)), C.sizeof_uintptr_t))
@@ -129,10 +128,11 @@ func zygote2() (code int) {
 	return exitSetup // not reached
 }
 
-// shrink lowers the zygote's resident set before the loop. In a cgroup v1
-// batch the zygote shares the runs' memory cgroup, and the OOM killer takes
+// shrink lowers the zygote's resident set before the loop. Each run has a
+// cgroup of its own when there is one, which the zygote is not in; but the
+// host's OOM killer (without a cgroup, or when the host runs short) takes
 // the largest of the processes with the highest score: a command may lower
-// its own score to the zygote's and fill the cgroup with processes smaller
+// its own score to the zygote's and fill memory with processes smaller
 // than a Go process's ~10 MiB. The set-up's heap goes back to the kernel,
 // and so do the pages of the read-only private file mappings that hold
 // nothing but the file's contents (the binary's and libc's code and
