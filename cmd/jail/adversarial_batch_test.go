@@ -739,3 +739,64 @@ func TestBatchAttackLingeringCharge(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchAttackMovedTmpfs (issue 11 item 7): with a tmpfs inside a
+// writable bind, a run renames the tmpfs's parent (and makes another in
+// its place, or leaves a file there); the next runs still get a fresh,
+// empty tmpfs at the profile's path (never XX for every later request, as
+// when each run's init re-mounted by path what the template had there). A
+// run whose set-up fails (the path made a file: refused) is answered XX, the
+// zygote is replaced, and once the path is fixed the next run is OK.
+func TestBatchAttackMovedTmpfs(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	rw := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rw, "sub", "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := helperProfile(t, fmt.Sprintf("[[mount]]\ntype = \"bind\"\nsource = %q\ntarget = \"/rw\"\nrw = true\n"+
+		"[[mount]]\ntype = \"tmpfs\"\ntarget = \"/rw/sub/tmp\"\n", rw))
+	dir := t.TempDir()
+	b := startBatch(t, dir, "-p", p)
+	check := `test "$(stat -f -c %T /rw/sub/tmp)" = tmpfs && test -z "$(ls -A /rw/sub/tmp)" && touch /rw/sub/tmp/mine && echo fresh`
+	ask := func(id, script string) map[string]any {
+		t.Helper()
+		b.send(t, fmt.Sprintf(`{"id": %q, "argv": ["sh", "-c", %q], "stdout": %q}`, id, script, id+".out"))
+		return b.answer(t)
+	}
+	fresh := func(id string) {
+		t.Helper()
+		a := ask(id, check)
+		out, _ := os.ReadFile(filepath.Join(dir, id+".out"))
+		if a["status"] != StatusOK || string(out) != "fresh\n" || !fromZygote(a) {
+			t.Errorf("%s: %v, printed %q; stderr: %s", id, a, out, b.stderr.String())
+		}
+	}
+	fresh("first")
+	if a := ask("rename", `mv /rw/sub /rw/moved && mkdir -p /rw/sub/tmp && echo planted > /rw/sub/tmp/x && echo renamed`); a["status"] != StatusOK {
+		t.Fatalf("rename: %v", a)
+	}
+	if _, err := os.Stat(filepath.Join(rw, "moved", "tmp")); err != nil {
+		t.Fatalf("the run did not rename the tmpfs's parent: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		fresh(fmt.Sprintf("after-rename-%d", i))
+	}
+	if a := ask("renamed-away", `mv /rw/sub /rw/moved2 && echo renamed`); a["status"] != StatusOK {
+		t.Fatalf("renamed-away: %v", a)
+	}
+	fresh("after-rename-away")
+	if a := ask("file", `mv /rw/sub /rw/moved3 && echo not-a-dir > /rw/sub`); a["status"] != StatusOK {
+		t.Fatalf("file: %v", a)
+	}
+	if a := ask("refused", "true"); a["status"] != StatusXX || !strings.Contains(fmt.Sprint(a["message"]), "/rw/sub") {
+		t.Errorf("a file where the tmpfs's parent was: %v", a)
+	}
+	if err := os.Remove(filepath.Join(rw, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	fresh("after-fix")
+	if !strings.Contains(b.stderr.String(), "starting another") {
+		t.Errorf("the zygote whose run's set-up failed was not replaced: %s", b.stderr.String())
+	}
+}

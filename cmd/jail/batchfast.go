@@ -87,7 +87,7 @@ type zygote struct {
 	warn     func(format string, args ...any)
 	idmap    userns.Mapping // the zygote's id mapping (isolated or not)
 	maxReq   int            // the largest request the socket takes in one packet
-	dead     error          // the zygote is gone: the batch starts another (restartZygote)
+	dead     error          // the zygote is gone or failed to set a run up: the batch starts another (restartZygote)
 }
 
 // maxZygoteRestarts bounds how many times a batch replaces a zygote that
@@ -623,6 +623,12 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 					se := &ipc.StageError{Stage: "init", Op: step, Path: path, Errno: int(errno)}
 					stageErr = &setupError{fmt.Errorf("sandbox setup: %w", se)}
 				}
+				if m.m.setup != 0 {
+					// Not the request's or the command's failure: this
+					// zygote may be unable to set any run up again. The
+					// next request gets a new one (restartZygote).
+					z.dead = fmt.Errorf("a run's set-up failed: %w", stageErr)
+				}
 			case C.JAIL_ZM_EXITED:
 				endedAt = time.Now()
 				// The init reports its whole usage again, now final.
@@ -697,8 +703,8 @@ func (b *batch) runOne(opts options, p *profile.Profile, plan *Plan, rep *Report
 	return supervise(opts, p, plan, rep)
 }
 
-// restartZygote replaces a zygote that died, up to maxZygoteRestarts
-// times; then, or when a new one cannot start, the batch's runs take the
+// restartZygote replaces a zygote that died or failed to set a run up, up
+// to maxZygoteRestarts times; then, or when a new one cannot start, the batch's runs take the
 // single-run path.
 func (b *batch) restartZygote() {
 	dead := b.fast.dead
@@ -706,11 +712,11 @@ func (b *batch) restartZygote() {
 	b.fast = nil
 	why := ""
 	if b.zygoteRestarts >= maxZygoteRestarts {
-		why = fmt.Sprintf("the zygote died %d times, last: %v", b.zygoteRestarts+1, dead)
+		why = fmt.Sprintf("the zygote was out of service %d times, last: %v", b.zygoteRestarts+1, dead)
 	} else {
 		b.zygoteRestarts++
 		if !b.opts.quiet && b.stderr != nil {
-			fmt.Fprintf(b.stderr, "jail batch: note: the zygote died (%v); starting another\n", dead)
+			fmt.Fprintf(b.stderr, "jail batch: note: the zygote is out of service (%v); starting another\n", dead)
 		}
 		b.fast, why = startZygote(b)
 	}

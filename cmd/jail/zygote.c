@@ -73,6 +73,13 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define Z_RESOLVE_NO_MAGICLINKS 0x02
+#define Z_RESOLVE_NO_SYMLINKS 0x04
+#define Z_RESOLVE_BENEATH 0x08
+#define Z_MOVE_MOUNT_T_EMPTY_PATH 0x40
 #define Z_FSOPEN_CLOEXEC 0x1
 #define Z_FSCONFIG_SET_STRING 1
 #define Z_FSCONFIG_CMD_CREATE 6
@@ -96,6 +103,10 @@ struct z_clone_args {
 
 struct z_mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+struct z_open_how {
+	uint64_t flags, mode, resolve;
 };
 
 /* Exit codes, as in stage0.go. */
@@ -160,13 +171,17 @@ static int send_msg(int sock, const struct jail_zmsg *m, int fd)
 	return n < 0 ? -1 : 0;
 }
 
-static void send_failure(int sock, int code, const char *step, const char *path, int err)
+/* send_failure reports a failure: of the run's own set-up (setup: the
+ * zygote's or the per-run init's, after which the batch replaces the
+ * zygote) or of the request or the command's start. */
+static void send_failure(int sock, int code, const char *step, const char *path, int err, int setup)
 {
 	struct jail_zmsg m;
 	memset(&m, 0, sizeof m);
 	m.type = JAIL_ZM_FAILED;
 	m.code = code;
 	m.err = err;
+	m.setup = setup;
 	z_strlcpy(m.step, step, sizeof m.step);
 	z_strlcpy(m.path, path, sizeof m.path);
 	send_msg(sock, &m, -1);
@@ -289,7 +304,81 @@ fail: {
 }
 }
 
-/* replace detaches the template's mount at path and moves mfd there. */
+/* open_target opens the directory path (absolute) for a mount onto it,
+ * one component at a time from the root, without following a symlink
+ * (openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), making a missing
+ * component (0755) as fs.Setup does: what an earlier run left at the path
+ * in a writable bind (a renamed or re-made directory, a symlink, a file) is
+ * made anew or refused, never followed, and the mount lands on the
+ * directory that was opened. */
+static int open_target(const char *path)
+{
+	int dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return z_fail("open", "/");
+	char comp[256];
+	const char *p = path;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			return dfd;
+		size_t n = 0;
+		while (p[n] && p[n] != '/')
+			n++;
+		if (n >= sizeof comp || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			close(dfd);
+			errno = EINVAL;
+			return z_fail("open", path);
+		}
+		memcpy(comp, p, n);
+		comp[n] = 0;
+		p += n;
+		struct z_open_how how = {
+		    .flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		    .resolve = Z_RESOLVE_BENEATH | Z_RESOLVE_NO_SYMLINKS | Z_RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof how);
+		if (fd < 0 && errno == ENOENT) {
+			if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST) {
+				int e = errno;
+				close(dfd);
+				errno = e;
+				return z_fail("mkdir", path);
+			}
+			fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof how);
+		}
+		int e = errno;
+		close(dfd);
+		if (fd < 0) {
+			errno = e;
+			/* ELOOP: a symlink; ENOTDIR: a file (or a symlink, with
+			 * O_DIRECTORY): neither is followed or mounted on. */
+			return z_fail(e == ELOOP || e == ENOTDIR ? "open (a symlink or not a directory: refused)" : "open", path);
+		}
+		dfd = fd;
+	}
+}
+
+/* attach moves the detached mount mfd onto the directory path, opened by
+ * open_target. */
+static int attach(int mfd, const char *path)
+{
+	int tfd = open_target(path);
+	if (tfd < 0)
+		return -1;
+	if (syscall(SYS_move_mount, mfd, "", tfd, "", Z_MOVE_MOUNT_F_EMPTY_PATH | Z_MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		int e = errno;
+		close(tfd);
+		errno = e;
+		return z_fail("move_mount", path);
+	}
+	close(tfd);
+	return 0;
+}
+
+/* replace detaches the template's mount at path (/proc, in the read-only
+ * root: nothing a run could change) and moves mfd there. */
 static int replace(int mfd, const char *path)
 {
 	if (umount2(path, MNT_DETACH) < 0)
@@ -331,11 +420,24 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 		switch (m->kind) {
 		case JAIL_ZMNT_TMPFS:
 		case JAIL_ZMNT_DEVPTS:
+			/* The zygote removed the template's (zygote.go): nothing
+			 * to detach, and nothing an earlier run moved is followed. */
+			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : "devpts");
+			if (mfd < 0)
+				return -1;
+			if (attach(mfd, m->path) < 0) {
+				int e = errno;
+				close(mfd);
+				errno = e;
+				return -1;
+			}
+			close(mfd);
+			break;
 		case JAIL_ZMNT_PROC:
 			/* Made before the template's is detached: the kernel lets
 			 * a user namespace mount proc only while a proc is fully
 			 * visible (mount_too_revealing). */
-			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : m->kind == JAIL_ZMNT_PROC ? "proc" : "devpts");
+			mfd = new_mount(m, "proc");
 			if (mfd < 0)
 				return -1;
 			if (replace(mfd, m->path) < 0) {
@@ -556,17 +658,17 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
 	if (req.cgroup == JAIL_ZCG_V1 && join_cgroup_v1(cgfds, ncg) < 0) {
-		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0) {
-			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
+			send_failure(ctl, EXIT_SETUP, "dup2", "", errno, 1);
 			_exit(EXIT_SETUP);
 		}
 	if (ctl != 3) {
 		if (dup2(ctl, 3) < 0) {
-			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
+			send_failure(ctl, EXIT_SETUP, "dup2", "", errno, 1);
 			_exit(EXIT_SETUP);
 		}
 		ctl = 3;
@@ -576,15 +678,15 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 	/* In a cgroup of the run's own: the cgroup namespace, rooted there,
 	 * for the init and the command. */
 	if (own_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
-		send_failure(ctl, EXIT_SETUP, "unshare(CLONE_NEWCGROUP)", "", errno);
+		send_failure(ctl, EXIT_SETUP, "unshare(CLONE_NEWCGROUP)", "", errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	if (fresh_mounts(cfg) < 0) {
-		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	if (cfg->lo_up && loopback_up() < 0) {
-		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	/* The host's OOM killer takes a run's processes before the zygote
@@ -597,7 +699,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 	}
 	int pp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0) {
-		send_failure(ctl, EXIT_SETUP, "pipe2", "", errno);
+		send_failure(ctl, EXIT_SETUP, "pipe2", "", errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	/* As posix_spawn does: the child borrows the init's memory (on a
@@ -608,7 +710,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 	cmd_pipe = pp[1];
 	pid_t cmd = clone(command_child, cmd_stack + sizeof cmd_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
 	if (cmd < 0) {
-		send_failure(ctl, EXIT_SETUP, "fork", "", errno);
+		send_failure(ctl, EXIT_SETUP, "fork", "", errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	close(pp[1]);
@@ -634,7 +736,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 			continue;
 		}
 		failed = 1;
-		send_failure(ctl, r.code, r.step, r.path, r.err);
+		send_failure(ctl, r.code, r.step, r.path, r.err, 0);
 		break;
 	}
 	close(pp[0]);
@@ -655,7 +757,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			send_failure(ctl, EXIT_SETUP, "wait4", "", errno);
+			send_failure(ctl, EXIT_SETUP, "wait4", "", errno, 1);
 			_exit(EXIT_SETUP);
 		}
 		if (got == cmd && WIFSTOPPED(st)) {
@@ -761,7 +863,7 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 		getrusage(RUSAGE_THREAD, &before);
 		struct jail_zmsg m;
 		if (r < 0) {
-			send_failure(ctl, EXIT_SETUP, "zygote", "bad request", EINVAL);
+			send_failure(ctl, EXIT_SETUP, "zygote", "bad request", EINVAL, 0);
 			memset(&m, 0, sizeof m);
 			m.type = JAIL_ZM_DONE;
 			send_msg(ctl, &m, -1);
@@ -804,7 +906,7 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 		getrusage(RUSAGE_THREAD, &after);
 		memset(&m, 0, sizeof m);
 		if (pid < 0) {
-			send_failure(ctl, EXIT_SETUP, "clone", "", err);
+			send_failure(ctl, EXIT_SETUP, "clone", "", err, 1);
 		} else {
 			m.type = JAIL_ZM_INIT;
 			m.ov_user_usec = tv_usec(after.ru_utime) - tv_usec(before.ru_utime);

@@ -94,6 +94,9 @@ func zygote2() (code int) {
 		return fail("uts", os.NewSyscallError("sethostname", err))
 	}
 	mounts := zygoteMounts(plan.FS)
+	if err := removeTemplateMounts(mounts); err != nil {
+		return fail("fs", err)
+	}
 	cfg := (*C.struct_jail_zconfig)(C.calloc(1, C.sizeof_struct_jail_zconfig))
 	arr := (*[1 << 12]C.struct_jail_zmount)(C.calloc(C.size_t(len(mounts)+1), C.sizeof_struct_jail_zmount))
 	for i, zm := range mounts {
@@ -172,6 +175,24 @@ func shrink() (ranges []uintptr) {
 	return ranges
 }
 
+// removeTemplateMounts detaches the template's tmpfs and devpts mounts,
+// before any run: each per-run init mounts its own where the plan says
+// (zygote.c's attach walks there without following a symlink), never
+// detaching by path what an earlier run could have moved (a tmpfs in a
+// writable bind whose parent a run renamed: every later umount2 by path
+// failed).
+func removeTemplateMounts(mounts []zygoteMount) error {
+	for _, m := range mounts {
+		if m.kind != C.JAIL_ZMNT_TMPFS && m.kind != C.JAIL_ZMNT_DEVPTS {
+			continue
+		}
+		if err := unix.Unmount(m.path, unix.MNT_DETACH); err != nil {
+			return &fs.MountError{Op: "umount2", Target: m.path, Err: err}
+		}
+	}
+	return nil
+}
+
 // zygoteMount is one mount a per-run init makes afresh.
 type zygoteMount struct {
 	kind       int
@@ -180,9 +201,10 @@ type zygoteMount struct {
 	path       string
 }
 
-// zygoteMounts lists, in order, what every run mounts afresh over the
-// template: a new proc and jail's masks on it (the paths this kernel has,
-// as fs.Setup found them), a new tmpfs on each tmpfs target, a new devpts
+// zygoteMounts lists, in order, what every run mounts afresh: a new proc
+// and jail's masks on it over the template's (the paths this kernel has,
+// as fs.Setup found them), and where the zygote removed the template's
+// (removeTemplateMounts), a new tmpfs on each tmpfs target, a new devpts
 // instance and /dev/shm.
 func zygoteMounts(spec fs.Spec) []zygoteMount {
 	const (

@@ -54,13 +54,17 @@ enum {
 struct jail_zmsg {
 	uint32_t type;
 	int32_t code, sig, err;
+	int32_t setup;    /* failed: the run's own set-up failed, not the request or the command's start */
+	int32_t reserved;
 	int64_t user_usec, sys_usec, maxrss_kib; /* exited: the command's (RUSAGE_CHILDREN less the shim) */
 	int64_t ov_user_usec, ov_sys_usec;       /* jail's own CPU in the sandbox for this run */
 	char step[48];
 	char path[208];
 };
 
-/* What the per-run init mounts afresh over the template's mounts. */
+/* What the per-run init mounts afresh: over the template's (proc and its
+ * masks), or where the zygote removed the template's (tmpfs, devpts),
+ * reached without following a symlink. */
 enum {
 	JAIL_ZMNT_TMPFS = 1, /* size, mode, attr */
 	JAIL_ZMNT_DEVPTS,    /* a new devpts instance */
