@@ -264,8 +264,8 @@ static void fmt_u64(char *buf, uint64_t v, int base)
 }
 
 /* new_mount makes a detached mount of fstype with its options and
- * attributes; the caller moves it in place. */
-static int new_mount(const struct jail_zmount *m, const char *fstype)
+ * attributes attr; the caller moves it in place. */
+static int new_mount(const struct jail_zmount *m, const char *fstype, uint32_t attr)
 {
 	int fsfd = (int)syscall(SYS_fsopen, fstype, Z_FSOPEN_CLOEXEC);
 	if (fsfd < 0)
@@ -287,7 +287,7 @@ static int new_mount(const struct jail_zmount *m, const char *fstype)
 	}
 	if (syscall(SYS_fsconfig, fsfd, Z_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		goto fail;
-	int mfd = (int)syscall(SYS_fsmount, fsfd, Z_FSMOUNT_CLOEXEC, m->attr);
+	int mfd = (int)syscall(SYS_fsmount, fsfd, Z_FSMOUNT_CLOEXEC, attr);
 	if (mfd < 0) {
 		int e = errno;
 		close(fsfd);
@@ -412,6 +412,18 @@ static int bind_ro(const char *src, const char *dst, uint32_t attr)
 	return 0;
 }
 
+/* oom_first raises the init's OOM score (inherited by the command) to the
+ * highest, through its new proc's detached mount procfd. */
+static void oom_first(int procfd)
+{
+	int oom = openat(procfd, "self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (oom >= 0) {
+		ssize_t n = write(oom, "1000", 4);
+		(void)n;
+		close(oom);
+	}
+}
+
 static int fresh_mounts(const struct jail_zconfig *cfg)
 {
 	for (int i = 0; i < cfg->nmounts; i++) {
@@ -422,7 +434,7 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 		case JAIL_ZMNT_DEVPTS:
 			/* The zygote removed the template's (zygote.go): nothing
 			 * to detach, and nothing an earlier run moved is followed. */
-			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : "devpts");
+			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : "devpts", m->attr);
 			if (mfd < 0)
 				return -1;
 			if (attach(mfd, m->path) < 0) {
@@ -437,9 +449,23 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 			/* Made before the template's is detached: the kernel lets
 			 * a user namespace mount proc only while a proc is fully
 			 * visible (mount_too_revealing). */
-			mfd = new_mount(m, "proc");
+			mfd = new_mount(m, "proc", m->attr & ~(uint32_t)Z_MOUNT_ATTR_RDONLY);
 			if (mfd < 0)
 				return -1;
+			/* The one write of the run to its proc, before it is
+			 * read-only (m->attr): the host's OOM killer takes a
+			 * run's processes before the zygote (raising the score
+			 * needs no privilege). */
+			oom_first(mfd);
+			if (m->attr & Z_MOUNT_ATTR_RDONLY) {
+				struct z_mount_attr a = {.attr_set = Z_MOUNT_ATTR_RDONLY};
+				if (syscall(SYS_mount_setattr, mfd, "", AT_EMPTY_PATH, &a, sizeof a) < 0) {
+					int e = errno;
+					close(mfd);
+					errno = e;
+					return z_fail("mount_setattr", m->path);
+				}
+			}
 			if (replace(mfd, m->path) < 0) {
 				int e = errno;
 				close(mfd);
@@ -449,7 +475,7 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 			close(mfd);
 			break;
 		case JAIL_ZMNT_TMPFS_OVER:
-			mfd = new_mount(m, "tmpfs");
+			mfd = new_mount(m, "tmpfs", m->attr);
 			if (mfd < 0)
 				return -1;
 			if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, m->path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
@@ -688,14 +714,6 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgf
 	if (cfg->lo_up && loopback_up() < 0) {
 		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
 		_exit(EXIT_SETUP);
-	}
-	/* The host's OOM killer takes a run's processes before the zygote
-	 * (raising the score needs no privilege). */
-	int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (oom >= 0) {
-		ssize_t n = write(oom, "1000", 4);
-		(void)n;
-		close(oom);
 	}
 	int pp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0) {

@@ -213,7 +213,8 @@ func zygoteMounts(spec fs.Spec) []zygoteMount {
 		noexec = unix.MOUNT_ATTR_NOEXEC
 		ro     = unix.MOUNT_ATTR_RDONLY | nosuid | nodev | noexec
 	)
-	out := []zygoteMount{{kind: C.JAIL_ZMNT_PROC, attr: nosuid | nodev | noexec, path: "/proc"}}
+	// Read-only, as fs.Setup makes it (the mount, not the superblock).
+	out := []zygoteMount{{kind: C.JAIL_ZMNT_PROC, attr: ro, path: "/proc"}}
 	for _, p := range fs.ProcReadOnly {
 		if _, err := os.Lstat(p); err == nil {
 			out = append(out, zygoteMount{kind: C.JAIL_ZMNT_ROBIND, attr: ro, path: p})
