@@ -674,9 +674,7 @@ func init() {
 			fmt.Println("shmat:", err)
 			return 1
 		}
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
+		touchPages(b)
 		_ = unix.SysvShmDetach(b)
 		fmt.Println("left", n)
 		return 0
@@ -685,9 +683,7 @@ func init() {
 	roles["touch"] = func(args []string) int {
 		n, _ := strconv.Atoi(args[0])
 		b := make([]byte, n<<20)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
+		touchPages(b)
 		fmt.Println("touched", n)
 		return 0
 	}

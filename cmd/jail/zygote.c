@@ -304,6 +304,15 @@ fail: {
 }
 }
 
+/* close_errno closes fd, keeping errno, and returns ret. */
+static int close_errno(int fd, int ret)
+{
+	int e = errno;
+	close(fd);
+	errno = e;
+	return ret;
+}
+
 /* open_target opens the directory path (absolute) for a mount onto it,
  * one component at a time from the root, without following a symlink
  * (openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), making a missing
@@ -340,12 +349,8 @@ static int open_target(const char *path)
 		};
 		int fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof how);
 		if (fd < 0 && errno == ENOENT) {
-			if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST) {
-				int e = errno;
-				close(dfd);
-				errno = e;
-				return z_fail("mkdir", path);
-			}
+			if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST)
+				return close_errno(dfd, z_fail("mkdir", path));
 			fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof how);
 		}
 		int e = errno;
@@ -367,12 +372,8 @@ static int attach(int mfd, const char *path)
 	int tfd = open_target(path);
 	if (tfd < 0)
 		return -1;
-	if (syscall(SYS_move_mount, mfd, "", tfd, "", Z_MOVE_MOUNT_F_EMPTY_PATH | Z_MOVE_MOUNT_T_EMPTY_PATH) < 0) {
-		int e = errno;
-		close(tfd);
-		errno = e;
-		return z_fail("move_mount", path);
-	}
+	if (syscall(SYS_move_mount, mfd, "", tfd, "", Z_MOVE_MOUNT_F_EMPTY_PATH | Z_MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return close_errno(tfd, z_fail("move_mount", path));
 	close(tfd);
 	return 0;
 }
@@ -437,12 +438,8 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : "devpts", m->attr);
 			if (mfd < 0)
 				return -1;
-			if (attach(mfd, m->path) < 0) {
-				int e = errno;
-				close(mfd);
-				errno = e;
-				return -1;
-			}
+			if (attach(mfd, m->path) < 0)
+				return close_errno(mfd, -1);
 			close(mfd);
 			break;
 		case JAIL_ZMNT_PROC:
@@ -459,31 +456,19 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 			oom_first(mfd);
 			if (m->attr & Z_MOUNT_ATTR_RDONLY) {
 				struct z_mount_attr a = {.attr_set = Z_MOUNT_ATTR_RDONLY};
-				if (syscall(SYS_mount_setattr, mfd, "", AT_EMPTY_PATH, &a, sizeof a) < 0) {
-					int e = errno;
-					close(mfd);
-					errno = e;
-					return z_fail("mount_setattr", m->path);
-				}
+				if (syscall(SYS_mount_setattr, mfd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+					return close_errno(mfd, z_fail("mount_setattr", m->path));
 			}
-			if (replace(mfd, m->path) < 0) {
-				int e = errno;
-				close(mfd);
-				errno = e;
-				return -1;
-			}
+			if (replace(mfd, m->path) < 0)
+				return close_errno(mfd, -1);
 			close(mfd);
 			break;
 		case JAIL_ZMNT_TMPFS_OVER:
 			mfd = new_mount(m, "tmpfs", m->attr);
 			if (mfd < 0)
 				return -1;
-			if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, m->path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-				int e = errno;
-				close(mfd);
-				errno = e;
-				return z_fail("move_mount", m->path);
-			}
+			if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, m->path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+				return close_errno(mfd, z_fail("move_mount", m->path));
 			close(mfd);
 			break;
 		case JAIL_ZMNT_ROBIND:
