@@ -75,6 +75,17 @@ func Setup(spec Spec) error {
 	if err := mount("proc", stagingNew+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
+	// Read-only: nothing in /proc is opened for writing (EROFS), so that a
+	// process cannot reset its own accounting (clear_refs, which resets
+	// the peak resident set a run without a cgroup is judged by) or change
+	// what the sandbox's init and the kernel keep about it (/proc/1/*,
+	// oom_score_adj, coredump_filter). The mount, not the superblock (as
+	// mount(2) with MS_RDONLY would make it): a read-only proc superblock
+	// would make the kernel refuse every later proc mount that is not
+	// read-only in this user namespace (mnt_already_visible).
+	if err := setattr(stagingNew+"/proc", unix.MOUNT_ATTR_RDONLY, 0); err != nil {
+		return err
+	}
 	if err := setupDev(root, spec); err != nil {
 		return err
 	}

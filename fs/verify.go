@@ -30,7 +30,7 @@ type want struct {
 func expected(spec Spec) map[string]want {
 	w := map[string]want{
 		"/":        {fstype: "tmpfs", opts: []string{"ro", "nosuid", "nodev"}},
-		"/proc":    {fstype: "proc", opts: []string{"rw", "nosuid", "nodev", "noexec"}},
+		"/proc":    {fstype: "proc", opts: []string{"ro", "nosuid", "nodev", "noexec"}},
 		"/dev":     {fstype: "tmpfs", opts: []string{"ro", "nosuid", "noexec"}},
 		"/dev/pts": {fstype: "devpts", opts: []string{"rw", "nosuid", "noexec"}, sbOpts: []string{fmt.Sprintf("max=%d", DevPtsMax)}},
 		"/dev/shm": {fstype: "tmpfs", opts: []string{"rw", "nosuid", "nodev", "noexec"}},

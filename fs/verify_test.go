@@ -32,7 +32,7 @@ func goodTable() []*mountinfo.Info {
 		{Mountpoint: "/usr/share/x", FSType: "squashfs", Options: "ro,nosuid,nodev,relatime"},
 		{Mountpoint: "/work", FSType: "btrfs", Options: "rw,nosuid,nodev,relatime"},
 		{Mountpoint: "/tmp", FSType: "tmpfs", Options: "rw,nosuid,nodev,relatime"},
-		{Mountpoint: "/proc", FSType: "proc", Options: "rw,nosuid,nodev,noexec,relatime"},
+		{Mountpoint: "/proc", FSType: "proc", Options: "ro,nosuid,nodev,noexec,relatime"},
 		{Mountpoint: "/dev", FSType: "tmpfs", Options: "ro,nosuid,noexec,relatime"},
 		{Mountpoint: "/dev/pts", FSType: "devpts", Options: "rw,nosuid,noexec,relatime", VFSOptions: "rw,mode=620,ptmxmode=666,max=64"},
 		{Mountpoint: "/dev/shm", FSType: "tmpfs", Options: "rw,nosuid,nodev,noexec,relatime"},

@@ -120,6 +120,27 @@ func prepareV1Named(h *hostCgroups, spec Spec, id, named string) (*Cgroup, error
 // prepareV1 creates "<rel>/jail-<id>" in every controller of rels (once per
 // mount) and writes the limits.
 func prepareV1(h *hostCgroups, spec Spec, id string, rels map[string]string) (*Cgroup, error) {
+	parents := map[string]string{}
+	for _, ctl := range v1Controllers {
+		if rel, ok := rels[ctl]; ok {
+			parents[ctl] = h.V1Mounts[ctl].dir(rel)
+		}
+	}
+	notDelegated := func(ctl string) string {
+		if _, ok := h.V1Mounts[ctl]; !ok {
+			return "the " + ctl + " controller is not mounted"
+		}
+		return "no delegated directory for the " + ctl + " controller"
+	}
+	return makeV1(parents, spec, id, 0, true, notDelegated)
+}
+
+// makeV1 creates "jail-<id>" below the parent directory of every
+// controller in parents (once per directory: co-mounted controllers share
+// it) and writes spec's limits, pids.max raised by extraPids (at least 1).
+// With sweep, stale leaves of crashed runs are removed from each parent
+// first. missing says why a controller that parents lacks is not there.
+func makeV1(parents map[string]string, spec Spec, id string, extraPids int64, sweep bool, missing func(ctl string) string) (*Cgroup, error) {
 	c := &Cgroup{
 		backend: Cgroup1, fd: -1, dirs: map[string]string{},
 		applied: map[string]string{}, missing: map[string]string{},
@@ -131,19 +152,20 @@ func prepareV1(h *hostCgroups, spec Spec, id string, rels map[string]string) (*C
 		}
 		return nil, err
 	}
-	byMount := map[string]string{}
+	byParent := map[string]string{}
 	for _, ctl := range v1Controllers {
-		rel, ok := rels[ctl]
+		parent, ok := parents[ctl]
 		if !ok {
 			continue
 		}
-		m := h.V1Mounts[ctl]
-		if leaf, ok := byMount[m.Dir]; ok {
+		if leaf, ok := byParent[parent]; ok {
 			c.dirs[ctl] = leaf
 			continue
 		}
-		sweepStale(m.dir(rel))
-		leaf := filepath.Join(m.dir(rel), "jail-"+id)
+		if sweep {
+			sweepStale(parent)
+		}
+		leaf := filepath.Join(parent, "jail-"+id)
 		if err := os.Mkdir(leaf, 0o755); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return fail(fmt.Errorf("%s already exists (left over from a crashed run? remove it with rmdir)", leaf))
@@ -151,14 +173,8 @@ func prepareV1(h *hostCgroups, spec Spec, id string, rels map[string]string) (*C
 			return fail(err)
 		}
 		made = append(made, leaf)
-		byMount[m.Dir] = leaf
+		byParent[parent] = leaf
 		c.dirs[ctl] = leaf
-	}
-	notDelegated := func(ctl string) string {
-		if _, ok := h.V1Mounts[ctl]; !ok {
-			return "the " + ctl + " controller is not mounted"
-		}
-		return "no delegated directory for the " + ctl + " controller"
 	}
 
 	if d, ok := c.dirs["memory"]; ok {
@@ -186,19 +202,19 @@ func prepareV1(h *hostCgroups, spec Spec, id string, rels map[string]string) (*C
 			}
 		}
 	} else {
-		c.missing["memory"] = notDelegated("memory")
-		c.missing["swap"] = notDelegated("memory")
+		c.missing["memory"] = missing("memory")
+		c.missing["swap"] = missing("memory")
 	}
 	if d, ok := c.dirs["pids"]; ok {
 		if spec.Pids > 0 {
-			v := strconv.FormatUint(spec.Pids, 10)
+			v := strconv.FormatInt(max(int64(spec.Pids)+extraPids, 1), 10)
 			if err := writeFile(filepath.Join(d, "pids.max"), v); err != nil {
 				return fail(err)
 			}
-			c.applied["pids"] = "cgroup: pids.max=" + v
+			c.applied["pids"] = "cgroup: pids.max=" + strconv.FormatUint(spec.Pids, 10)
 		}
 	} else {
-		c.missing["pids"] = notDelegated("pids")
+		c.missing["pids"] = missing("pids")
 	}
 	if d, ok := c.dirs["cpu"]; ok {
 		if spec.CPUs > 0 {
@@ -212,7 +228,7 @@ func prepareV1(h *hostCgroups, spec Spec, id string, rels map[string]string) (*C
 			c.applied["cpus"] = fmt.Sprintf("cgroup: cpu.cfs_quota_us=%s cpu.cfs_period_us=%d", q, cpuPeriod)
 		}
 	} else {
-		c.missing["cpus"] = notDelegated("cpu")
+		c.missing["cpus"] = missing("cpu")
 	}
 	return c, nil
 }

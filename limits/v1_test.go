@@ -264,17 +264,29 @@ func TestV1Stale(t *testing.T) {
 	}
 }
 
-// TestV1Reset: Reset's baseline peak is the usage right after the reset
-// (pages a run left cached stay charged: max_usage_in_bytes restarts from
-// them), and pids.max is the run's limit plus extraPids, at least 1.
-func TestV1Reset(t *testing.T) {
+// TestV1Child: Nest lifts the batch cgroup's limits (memsw before
+// limit_in_bytes); a run's child cgroup gets the run's limits (pids.max
+// raised by extraPids, at least 1) and counters of its own: 40 MiB left
+// charged to the parent (page cache) and the parent's usage above the
+// child's limit do not show in it or stop its limit from being written; a
+// process moves itself in by writing "0" to the OpenTasks descriptors, and
+// the child goes with Remove.
+func TestV1Child(t *testing.T) {
 	dir := setupV1(t)
-	spec := Spec{CgroupDir: dir, Memory: 256 << 20, Pids: 8}
-	c, err := Prepare(spec, fmt.Sprintf("reset%d", os.Getpid()))
+	c, err := Prepare(Spec{CgroupDir: dir, Memory: 256 << 20, Pids: 8}, fmt.Sprintf("child%d", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Remove()
+	if holder, err := c.Nest("zygote"); err != nil || holder != nil {
+		t.Fatalf("Nest: %v, %v", holder, err)
+	}
+	mem, pids := v1Dir(c, "memory"), v1Dir(c, "pids")
+	for f, want := range map[string]string{filepath.Join(mem, "memory.limit_in_bytes"): "9223372036854771712", filepath.Join(pids, "pids.max"): "max"} {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != want {
+			t.Errorf("after Nest, %s = %q, want %q", f, b, want)
+		}
+	}
 	f := filepath.Join(t.TempDir(), "cached")
 	cmd := exec.Command("sh", "-c", `read x; head -c 41943040 /dev/zero > "$1"; echo done; read y`, "sh", f)
 	out, err := cmd.StdoutPipe()
@@ -285,33 +297,52 @@ func TestV1Reset(t *testing.T) {
 	if _, err := io.ReadFull(out, make([]byte, 5)); err != nil {
 		t.Fatal(err)
 	}
-	var mem, pids string
-	for _, d := range c.Paths() {
-		switch {
-		case strings.Contains(d, "/memory/"):
-			mem = d
-		case strings.Contains(d, "/pids/"):
-			pids = d
-		}
-	}
-	base, err := c.Reset(Spec{Memory: 256 << 20, Pids: 8}, -2)
+	run, err := c.Child(Spec{Memory: 32 << 20, Pids: 8}, "r1", -2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	usage, _ := readUint(filepath.Join(mem, "memory.usage_in_bytes"))
-	peak, _ := readUint(filepath.Join(mem, "memory.max_usage_in_bytes"))
-	t.Logf("baseline %d, usage %d, max_usage %d", base.MemoryPeak, usage, peak)
-	if base.MemoryPeak < 32<<20 || base.MemoryPeak > peak {
-		t.Errorf("baseline %d: want the cached 40 MiB, at most max_usage_in_bytes %d", base.MemoryPeak, peak)
+	runMem, runPids := v1Dir(run, "memory"), v1Dir(run, "pids")
+	if runMem != filepath.Join(mem, "jail-r1") || runPids != filepath.Join(pids, "jail-r1") {
+		t.Fatalf("run's cgroup %v", run.Paths())
 	}
-	if b, _ := os.ReadFile(filepath.Join(pids, "pids.max")); strings.TrimSpace(string(b)) != "6" {
-		t.Errorf("pids.max %q, want 6", b)
+	for f, want := range map[string]string{filepath.Join(runMem, "memory.limit_in_bytes"): "33554432", filepath.Join(runPids, "pids.max"): "6"} {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s = %q, want %q", f, b, want)
+		}
 	}
-	if _, err := c.Reset(Spec{Pids: 2}, -5); err != nil {
+	if enf := run.Enforced(Spec{Memory: 32 << 20, Pids: 8}); enf["memory"] != "cgroup: memory.limit_in_bytes=33554432" || enf["pids"] != "cgroup: pids.max=8" {
+		t.Errorf("run's Enforced = %q", enf)
+	}
+	u, err := run.Usage()
+	if err != nil || u.MemoryPeak != 0 || u.CPU != 0 {
+		t.Errorf("a new run's usage: %+v, %v", u, err)
+	}
+	tasks, err := run.OpenTasks()
+	if err != nil || len(tasks) != len(run.Paths()) {
+		t.Fatalf("OpenTasks: %d files, %v", len(tasks), err)
+	}
+	mover := exec.Command("sh", "-c", `for f in /proc/self/fd/3 /proc/self/fd/4 /proc/self/fd/5 /proc/self/fd/6 /proc/self/fd/7; do [ -e $f ] && echo 0 >$f; done; cat /proc/self/cgroup`)
+	mover.ExtraFiles = tasks
+	got, err := mover.CombinedOutput()
+	for _, f := range tasks {
+		f.Close()
+	}
+	if err != nil || !strings.Contains(string(got), "jail-r1") {
+		t.Fatalf("moving in: %v: %s", err, got)
+	}
+	if u, err := run.Usage(); err != nil || u.MemoryPeak == 0 || u.MemoryPeak > 30<<20 {
+		t.Errorf("the run's peak %d (%v): want its own, not the parent's 40 MiB", u.MemoryPeak, err)
+	}
+	if err := run.Remove(); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(pids, "pids.max")); strings.TrimSpace(string(b)) != "1" {
-		t.Errorf("pids.max %q, want 1", b)
+	for _, d := range []string{runMem, runPids} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there after Remove", d)
+		}
 	}
 	checkGone(t, c, cmd.Process.Pid, done)
 }
+
+// v1Dir is c's directory of controller ctl.
+func v1Dir(c *Cgroup, ctl string) string { return c.dirs[ctl] }

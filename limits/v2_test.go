@@ -271,7 +271,7 @@ func TestV2FakeNest(t *testing.T) {
 	if holder.Backend() != Cgroup2 || holder.FD() < 0 || holder.Paths()[0] != filepath.Join(leaf, "zygote") {
 		t.Fatalf("holder %s %d %v", holder.Backend(), holder.FD(), holder.Paths())
 	}
-	run, err := c.Child(Spec{Memory: 32 << 20, Pids: 8}, "r1")
+	run, err := c.Child(Spec{Memory: 32 << 20, Pids: 8}, "r1", -2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestV2FakeNest(t *testing.T) {
 	if run.Paths()[0] != runLeaf || run.FD() < 0 {
 		t.Fatalf("run cgroup %v %d", run.Paths(), run.FD())
 	}
-	for f, want := range map[string]string{"memory.max": "33554432", "pids.max": "8"} {
+	for f, want := range map[string]string{"memory.max": "33554432", "pids.max": "6"} {
 		if got := readTrim(t, filepath.Join(runLeaf, f)); got != want {
 			t.Errorf("run's %s = %q, want %q", f, got, want)
 		}
@@ -299,11 +299,11 @@ func TestV2FakeNest(t *testing.T) {
 		t.Errorf("batch's cgroup still there: %v", err)
 	}
 
-	v1 := &Cgroup{backend: Cgroup1}
-	if _, err := v1.Nest("zygote"); err == nil {
-		t.Error("Nest on cgroup v1: no error")
+	none := &Cgroup{backend: None}
+	if _, err := none.Nest("zygote"); err == nil {
+		t.Error("Nest without a cgroup: no error")
 	}
-	if _, err := v1.Child(Spec{}, "x"); err == nil {
-		t.Error("Child on cgroup v1: no error")
+	if _, err := none.Child(Spec{}, "x", 0); err == nil {
+		t.Error("Child without a cgroup: no error")
 	}
 }

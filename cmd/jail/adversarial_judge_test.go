@@ -10,7 +10,8 @@ package main
 //   - stdin-chmod: fchmod(0, 0) and fchown on stdin, which would make the
 //     next run's stdin unreadable to jail (XX);
 //   - proc1-write: write the init's /proc/1 files (oom_score_adj,
-//     coredump_filter, comm, timerslack_ns, attr/current);
+//     coredump_filter, comm, timerslack_ns, attr/current); since /proc is
+//     read-only in every sandbox, as the caller too (EROFS);
 //   - read-files: read the outputs, report and meta file an earlier run
 //     left in /box.
 //
@@ -277,7 +278,13 @@ func TestJudgeStdinTamper(t *testing.T) {
 		}
 	})
 	t.Run("proc1-write", func(t *testing.T) {
-		checkEscaped(t, judgeRole(t, dir, profile, asCaller, "proc1-write"), "/proc/1/oom_score_adj")
+		// /proc is read-only in every sandbox (issue 11 item 8): even as
+		// the caller, no file of it opens for writing.
+		out := judgeRole(t, dir, profile, asCaller, "proc1-write")
+		checkBlocked(t, out)
+		if !strings.Contains(out, "/proc/1/oom_score_adj: EROFS") {
+			t.Errorf("as the caller, not stopped by the read-only /proc: %s", out)
+		}
 		checkBlocked(t, judgeRole(t, dir, profile, nil, "proc1-write"))
 	})
 }
@@ -382,7 +389,10 @@ func TestJudgeBatchTamper(t *testing.T) {
 	t.Run("as-caller/proc1-write", func(t *testing.T) {
 		writeInput(t, dir, 0o644)
 		_, outs := judgeBatch(t, dir, profile, asCaller, judgeReq(t, "proc1", "proc1-write", nil))
-		checkEscaped(t, outs[0], "/proc/1/oom_score_adj")
+		checkBlocked(t, outs[0])
+		if !strings.Contains(outs[0], "/proc/1/oom_score_adj: EROFS") {
+			t.Errorf("as the caller, not stopped by the read-only /proc: %s", outs[0])
+		}
 	})
 	t.Run("judge", func(t *testing.T) {
 		writeInput(t, dir, 0o644)

@@ -7,18 +7,21 @@ package main
 // copy of the root, its tmpfs, /dev/shm, devpts and proc made afresh),
 // PID, IPC, network, cgroup and UTS namespaces. Limits and accounting stay
 // per run, here: watchdogs, output limit, report and verdict as in a
-// single run. Cgroup v1: the zygote sits in the batch's cgroup, so a
-// per-run init is born in it with no migration; before each run its
-// limits are written and its counters reset (runs are sequential). Cgroup
-// v2: the batch's cgroup is a parent (limits.Nest) with the zygote in a
-// child of its own, and each run gets a new child cgroup with the limits
-// (limits.Child), whose directory goes with the request: the per-run init
-// is born in it (clone3 with CLONE_INTO_CGROUP), its counters are the
-// run's alone (6.1 cannot reset memory.peak), and it is killed and removed
-// after the run.
+// single run. With a cgroup, the batch's is a parent without limits
+// (limits.Nest) and each run gets a new child cgroup with its limits
+// (limits.Child), whose counters are the run's alone: nothing the zygote
+// or an earlier run left charged (SysV shared memory an IPC namespace
+// frees some time after its run, cached pages) shows in them or stops the
+// limits from being written, and no counter needs a reset (v2 cannot reset
+// memory.peak, v1 resets max_usage_in_bytes to the usage, not to 0). On
+// cgroup v2 the zygote sits in a child of its own and the run's cgroup
+// directory goes with the request: the per-run init is born in it (clone3
+// with CLONE_INTO_CGROUP). On cgroup v1 the zygote stays in the batch's
+// cgroup and the request brings the run's tasks files, opened here: the
+// per-run init moves itself in before it starts the command. The run's
+// cgroup is killed and removed after the run.
 //
-// A zygote that dies during a run (on cgroup v1 the OOM killer may pick it:
-// it shares the runs' cgroup) fails that run, ML when the cgroup's OOM
+// A zygote that dies during a run fails that run, ML when the run's OOM
 // killer acted, and the next request gets a new one, up to
 // maxZygoteRestarts times.
 //
@@ -45,7 +48,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,35 +68,38 @@ import (
 const zygoteNote = "zygote: user, time and outer PID namespaces and the read-only root shared by the batch's runs; " +
 	"mount (with fresh proc, tmpfs, /dev/shm, devpts), PID, IPC, network, cgroup and UTS namespaces per run"
 
-// zygoteCgroupNote is added on cgroup v2, where each run has a cgroup.
-const zygoteCgroupNote = "; a cgroup per run (cgroup v2, born in it with CLONE_INTO_CGROUP)"
+// zygoteCgroupNote is added with a cgroup, where each run has its own.
+const zygoteCgroupNote = "; a cgroup per run"
 
-// zygotePeakNote is added on cgroup v1, where the runs share the batch's
-// cgroup: max_usage_in_bytes resets to the usage, not to 0.
-const zygotePeakNote = "; cgroup v1: the memory peak is the batch's cgroup's less its usage when the run started " +
-	"(the zygote and pages cached by earlier runs)"
+// zygoteCgroupHow says, per backend, how a run gets into its cgroup.
+var zygoteCgroupHow = map[limits.Backend]string{
+	limits.Cgroup2: " (cgroup v2, born in it with CLONE_INTO_CGROUP)",
+	limits.Cgroup1: " (cgroup v1, its init moves in before the command starts)",
+}
 
 // zygote is a running batch zygote.
 type zygote struct {
 	cmd      *exec.Cmd
 	ctl      int // SOCK_SEQPACKET to the zygote
 	cg       *limits.Cgroup
-	holder   *limits.Cgroup // cgroup v2: the zygote's own cgroup, a child of cg
+	holder   *limits.Cgroup // cgroup v2: the zygote's own cgroup, a child of cg (nil on v1: the zygote stays in cg)
 	isolated bool           // command uid on a host uid of the batch's own (no cgroup)
+	warn     func(format string, args ...any)
 	idmap    userns.Mapping // the zygote's id mapping (isolated or not)
 	maxReq   int            // the largest request the socket takes in one packet
-	dead     error          // the zygote is gone: the batch starts another (restartZygote)
+	dead     error          // the zygote is gone or failed to set a run up: the batch starts another (restartZygote)
 }
 
 // maxZygoteRestarts bounds how many times a batch replaces a zygote that
-// died (the OOM killer of a cgroup v1 batch may pick it): after that, every
-// run takes the single-run path.
+// died or could no longer set a run up: after that, every run takes the
+// single-run path.
 const maxZygoteRestarts = 3
 
 // singleInitTasks is how many tasks a single run's init (a Go process)
-// holds in the sandbox's cgroup while its command runs; a batch run on
-// cgroup v1 is given as many processes as a single run under the same
-// --pids (TestBatchZygotePidsLikeSingleRun).
+// holds in the sandbox's cgroup while its command runs; a batch run's
+// cgroup holds its per-run init (one task) and is given room for as many
+// processes of the command as a single run under the same --pids
+// (TestBatchZygotePidsLikeSingleRun).
 const singleInitTasks = 5
 
 var errNoZygote = errors.New("not for the zygote")
@@ -120,8 +125,12 @@ func startZygote(b *batch) (*zygote, string) {
 	if err != nil {
 		return nil, "cgroup: " + err.Error()
 	}
-	z := &zygote{cg: cg, ctl: -1}
-	if cg.Backend() == limits.Cgroup2 {
+	z := &zygote{cg: cg, ctl: -1, warn: func(format string, args ...any) {
+		if !b.opts.quiet && b.stderr != nil {
+			fmt.Fprintf(b.stderr, "jail batch: warning: "+format+"\n", args...)
+		}
+	}}
+	if cg.Backend() != limits.None {
 		if z.holder, err = cg.Nest("zygote"); err != nil {
 			cg.Remove()
 			return nil, "cgroup: " + err.Error()
@@ -263,21 +272,6 @@ func (z *zygote) close() {
 	z.cg.Remove()
 }
 
-// tasks is how many tasks of the zygote sit in the cgroup between runs.
-func (z *zygote) tasks() uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", z.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
 // pidfdProc signals a process through its pidfd (for the watchdog, whose
 // timers may fire after the run: once closed, it signals nothing, never
 // a later run's process that got the same descriptor number).
@@ -361,8 +355,9 @@ func (z *zygote) recv() zmsg {
 	}
 }
 
-// request encodes an exec spec for zygote.c, in at most max bytes.
-func request(spec *ExecSpec, max int) ([]byte, error) {
+// request encodes an exec spec for zygote.c, in at most max bytes, with
+// ncg cgroup descriptors of kind cgKind (JAIL_ZCG_*) to follow the stdio.
+func request(spec *ExecSpec, max int, cgKind, ncg int) ([]byte, error) {
 	if len(spec.Argv) > C.JAIL_ZMAX_STRS || len(spec.Env) > C.JAIL_ZMAX_STRS || len(spec.Rlimits) > C.JAIL_ZMAX_RLIM {
 		return nil, errNoZygote
 	}
@@ -379,7 +374,7 @@ func request(spec *ExecSpec, max int) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	le := binary.NativeEndian
-	hdr := []uint32{C.JAIL_ZREQ_MAGIC, spec.UID, spec.GID, setgroups, uint32(len(spec.Argv)), uint32(len(spec.Env)), uint32(len(spec.Rlimits)), uint32(len(spec.Seccomp))}
+	hdr := []uint32{C.JAIL_ZREQ_MAGIC, spec.UID, spec.GID, setgroups, uint32(len(spec.Argv)), uint32(len(spec.Env)), uint32(len(spec.Rlimits)), uint32(len(spec.Seccomp)), uint32(cgKind), uint32(ncg)}
 	for _, v := range hdr {
 		_ = binary.Write(&b, le, v)
 	}
@@ -414,7 +409,16 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	if err := checkRlimits(spec.Rlimits); err != nil {
 		return exitSetup, fmt.Errorf("limits: %w", err)
 	}
-	req, err := request(&spec, z.maxReq)
+	// The run's cgroup (below) comes as one directory (v2) or the tasks
+	// files of as many hierarchies as the batch's (v1).
+	cgKind, ncg := C.JAIL_ZCG_NONE, 0
+	switch z.cg.Backend() {
+	case limits.Cgroup2:
+		cgKind, ncg = C.JAIL_ZCG_V2, 1
+	case limits.Cgroup1:
+		cgKind, ncg = C.JAIL_ZCG_V1, len(z.cg.Paths())
+	}
+	req, err := request(&spec, z.maxReq, cgKind, ncg)
 	if err != nil {
 		return exitSetup, err
 	}
@@ -435,24 +439,24 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		defer in.Close()
 		stdio[0] = in
 	}
-	var base limits.Usage
 	cg := z.cg // the run's cgroup
-	lspec := limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs, Require: l.RequireCgroup}
-	switch z.cg.Backend() {
-	case limits.Cgroup1:
-		lspec.Require = false
-		// The zygote stays in the cgroup, and the per-run init is born
-		// in it: pids.max has room for them less what a single run's
-		// init would hold, so the command gets as many as in a single
-		// run.
-		if base, err = z.cg.Reset(lspec, int64(z.tasks())+1-singleInitTasks); err != nil {
+	if cg.Backend() != limits.None {
+		lspec := limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs, Require: l.RequireCgroup}
+		// Its per-run init holds one task where a single run's holds
+		// singleInitTasks: the command gets as many as in a single run.
+		if cg, err = z.cg.Child(lspec, sandboxID(), 1-singleInitTasks); err != nil {
 			return exitSetup, fmt.Errorf("cgroup: %w", err)
 		}
-	case limits.Cgroup2:
-		if cg, err = z.cg.Child(lspec, sandboxID()); err != nil {
-			return exitSetup, fmt.Errorf("cgroup: %w", err)
-		}
-		defer cg.Remove()
+		defer func() {
+			// The run's processes are gone (its init reaped them all
+			// before the zygote said DONE): Remove kills what is left
+			// anyway and retries EBUSY. Charges that outlive the run
+			// (page cache, SysV shared memory freed with its IPC
+			// namespace) do not keep a cgroup v1 directory.
+			if err := cg.Remove(); err != nil {
+				z.warn("the run's cgroup is left behind: %v", err)
+			}
+		}()
 	}
 	rep.Enforcement = enforcement(l, cg)
 	if z.cg.Backend() == limits.None && l.Pids > 0 && z.isolated {
@@ -460,11 +464,8 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	}
 	rep.Enforcement["user"] = userEnforcement(z.idmap, &spec)
 	rep.Enforcement["sandbox"] = zygoteNote
-	if z.holder != nil {
-		rep.Enforcement["sandbox"] += zygoteCgroupNote
-	}
-	if z.cg.Backend() == limits.Cgroup1 {
-		rep.Enforcement["sandbox"] += zygotePeakNote
+	if cg != z.cg {
+		rep.Enforcement["sandbox"] += zygoteCgroupNote + zygoteCgroupHow[cg.Backend()]
 	}
 
 	var outputs []*outputPipe
@@ -484,11 +485,32 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	defer signal.Stop(sigs)
 
 	fds := []int{int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd())}
-	if fd := cg.FD(); z.holder != nil && fd >= 0 {
-		fds = append(fds, fd)
+	switch cg.Backend() {
+	case limits.Cgroup2:
+		fds = append(fds, cg.FD())
+	case limits.Cgroup1:
+		tasks, err := cg.OpenTasks()
+		if err != nil {
+			for _, o := range outputs {
+				o.w.Close()
+				o.r.Close()
+			}
+			return exitSetup, fmt.Errorf("cgroup: %w", err)
+		}
+		defer func() {
+			for _, f := range tasks {
+				f.Close()
+			}
+		}()
+		for _, f := range tasks {
+			fds = append(fds, int(f.Fd()))
+		}
 	}
-	rights := unix.UnixRights(fds...)
-	err = unix.Sendmsg(z.ctl, req, rights, nil, 0)
+	if len(fds) != 3+ncg {
+		err = fmt.Errorf("the run's cgroup has %d descriptors, the batch's %d", len(fds)-3, ncg)
+	} else {
+		err = unix.Sendmsg(z.ctl, req, unix.UnixRights(fds...), nil, 0)
+	}
 	for _, o := range outputs {
 		o.w.Close()
 	}
@@ -559,7 +581,7 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 			switch m.m._type {
 			case C.JAIL_ZM_INIT:
 				initP = newPidfdProc(m.fd)
-				if z.holder != nil {
+				if cg != z.cg {
 					// The zygote's CPU for the clone is not in the
 					// run's cgroup.
 					ov = &ipc.Rusage{}
@@ -601,6 +623,12 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 					se := &ipc.StageError{Stage: "init", Op: step, Path: path, Errno: int(errno)}
 					stageErr = &setupError{fmt.Errorf("sandbox setup: %w", se)}
 				}
+				if m.m.setup != 0 {
+					// Not the request's or the command's failure: this
+					// zygote may be unable to set any run up again. The
+					// next request gets a new one (restartZygote).
+					z.dead = fmt.Errorf("a run's set-up failed: %w", stageErr)
+				}
 			case C.JAIL_ZM_EXITED:
 				endedAt = time.Now()
 				// The init reports its whole usage again, now final.
@@ -635,11 +663,6 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	}
 	rep.Output = outTotal.Load()
 	account(rep, cg, overhead, result)
-	rep.Memory.OOMKills -= min(rep.Memory.OOMKills, base.OOMKills)
-	rep.PidsLimitHits -= min(rep.PidsLimitHits, base.PidsLimitHits)
-	// Reset's peak is the usage right after the reset (the zygote, pages
-	// cached by earlier runs): the run's is what came on top.
-	rep.Memory.Peak -= min(rep.Memory.Peak, base.MemoryPeak)
 	if lost != nil && result == nil && rep.Memory.OOMKills == 0 {
 		// Not the OOM killer of the run's cgroup: jail's failure.
 		stageErr = errors.Join(stageErr, &setupError{fmt.Errorf("zygote: %w", lost)})
@@ -680,8 +703,8 @@ func (b *batch) runOne(opts options, p *profile.Profile, plan *Plan, rep *Report
 	return supervise(opts, p, plan, rep)
 }
 
-// restartZygote replaces a zygote that died, up to maxZygoteRestarts
-// times; then, or when a new one cannot start, the batch's runs take the
+// restartZygote replaces a zygote that died or failed to set a run up, up
+// to maxZygoteRestarts times; then, or when a new one cannot start, the batch's runs take the
 // single-run path.
 func (b *batch) restartZygote() {
 	dead := b.fast.dead
@@ -689,11 +712,11 @@ func (b *batch) restartZygote() {
 	b.fast = nil
 	why := ""
 	if b.zygoteRestarts >= maxZygoteRestarts {
-		why = fmt.Sprintf("the zygote died %d times, last: %v", b.zygoteRestarts+1, dead)
+		why = fmt.Sprintf("the zygote was out of service %d times, last: %v", b.zygoteRestarts+1, dead)
 	} else {
 		b.zygoteRestarts++
 		if !b.opts.quiet && b.stderr != nil {
-			fmt.Fprintf(b.stderr, "jail batch: note: the zygote died (%v); starting another\n", dead)
+			fmt.Fprintf(b.stderr, "jail batch: note: the zygote is out of service (%v); starting another\n", dead)
 		}
 		b.fast, why = startZygote(b)
 	}

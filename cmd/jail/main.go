@@ -301,6 +301,15 @@ func sandboxID() string {
 }
 
 // enforcement says how each limit asked for is enforced.
+// memoryPeakSource says, per backend, where a report's memory.peak comes
+// from (enforcement.memory_peak).
+var memoryPeakSource = map[limits.Backend]string{
+	limits.Cgroup2: "cgroup: memory.peak of the run's cgroup (every process of the sandbox together)",
+	limits.Cgroup1: "cgroup: memory.max_usage_in_bytes of the run's cgroup (every process of the sandbox together)",
+	limits.None: "rusage: the largest resident set of one of the command's processes (ru_maxrss); " +
+		"/proc is read-only, so that clear_refs cannot reset it",
+}
+
 func enforcement(l profile.Limits, cg *limits.Cgroup) map[string]string {
 	e := map[string]string{"backend": string(cg.Backend())}
 	for k, v := range cg.Enforced(limits.Spec{Memory: uint64(l.Memory), Swap: l.Swap, Pids: l.Pids, CPUs: l.CPUs}) {
@@ -317,6 +326,7 @@ func enforcement(l profile.Limits, cg *limits.Cgroup) map[string]string {
 			e["cpus"] = "none (needs a cgroup)"
 		}
 	}
+	e["memory_peak"] = memoryPeakSource[cg.Backend()]
 	if l.CPUTime > 0 {
 		if cg.Backend() == limits.None {
 			e["cpu_time"] = "rlimit (RLIMIT_CPU per process) and the init's rusage"

@@ -10,9 +10,11 @@
  *
  * Per request the zygote clones a per-run init with new mount (a copy of
  * the finished root), PID, IPC, network, cgroup and UTS namespaces, sends
- * its pidfd to stage 0, and waits for it. On cgroup v2 the request brings
- * the run's own cgroup: the init is born in it (clone3 with
- * CLONE_INTO_CGROUP) and makes its cgroup namespace itself, once there.
+ * its pidfd to stage 0, and waits for it. With a cgroup the request brings
+ * the run's own: on cgroup v2 the init is born in it (clone3 with
+ * CLONE_INTO_CGROUP), on cgroup v1 it moves itself in through the tasks
+ * files it was given before anything else; it then makes its cgroup
+ * namespace itself, once there.
  * The per-run init (PID 1 of its PID namespace):
  *   - replaces every mount a run could write or that shows per-run state
  *     (the copies share their superblocks with the template): a new proc
@@ -71,6 +73,13 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define Z_RESOLVE_NO_MAGICLINKS 0x02
+#define Z_RESOLVE_NO_SYMLINKS 0x04
+#define Z_RESOLVE_BENEATH 0x08
+#define Z_MOVE_MOUNT_T_EMPTY_PATH 0x40
 #define Z_FSOPEN_CLOEXEC 0x1
 #define Z_FSCONFIG_SET_STRING 1
 #define Z_FSCONFIG_CMD_CREATE 6
@@ -94,6 +103,10 @@ struct z_clone_args {
 
 struct z_mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+struct z_open_how {
+	uint64_t flags, mode, resolve;
 };
 
 /* Exit codes, as in stage0.go. */
@@ -158,13 +171,17 @@ static int send_msg(int sock, const struct jail_zmsg *m, int fd)
 	return n < 0 ? -1 : 0;
 }
 
-static void send_failure(int sock, int code, const char *step, const char *path, int err)
+/* send_failure reports a failure: of the run's own set-up (setup: the
+ * zygote's or the per-run init's, after which the batch replaces the
+ * zygote) or of the request or the command's start. */
+static void send_failure(int sock, int code, const char *step, const char *path, int err, int setup)
 {
 	struct jail_zmsg m;
 	memset(&m, 0, sizeof m);
 	m.type = JAIL_ZM_FAILED;
 	m.code = code;
 	m.err = err;
+	m.setup = setup;
 	z_strlcpy(m.step, step, sizeof m.step);
 	z_strlcpy(m.path, path, sizeof m.path);
 	send_msg(sock, &m, -1);
@@ -182,6 +199,9 @@ static int parse_request(size_t n)
 	if (req.magic != JAIL_ZREQ_MAGIC || req.nargv == 0 || req.nargv > JAIL_ZMAX_STRS ||
 	    req.nenv > JAIL_ZMAX_STRS || req.nrlim > JAIL_ZMAX_RLIM || req.seccomp_len % 8 != 0 ||
 	    req.seccomp_len / 8 > 65535)
+		return -1;
+	if (!((req.cgroup == JAIL_ZCG_NONE && req.ncgroup == 0) || (req.cgroup == JAIL_ZCG_V2 && req.ncgroup == 1) ||
+	      (req.cgroup == JAIL_ZCG_V1 && req.ncgroup >= 1 && req.ncgroup <= JAIL_ZMAX_CGROUP_FDS)))
 		return -1;
 	size_t off = sizeof req;
 	if (n - off < (size_t)req.nrlim * sizeof(struct jail_rlimit))
@@ -244,8 +264,8 @@ static void fmt_u64(char *buf, uint64_t v, int base)
 }
 
 /* new_mount makes a detached mount of fstype with its options and
- * attributes; the caller moves it in place. */
-static int new_mount(const struct jail_zmount *m, const char *fstype)
+ * attributes attr; the caller moves it in place. */
+static int new_mount(const struct jail_zmount *m, const char *fstype, uint32_t attr)
 {
 	int fsfd = (int)syscall(SYS_fsopen, fstype, Z_FSOPEN_CLOEXEC);
 	if (fsfd < 0)
@@ -267,7 +287,7 @@ static int new_mount(const struct jail_zmount *m, const char *fstype)
 	}
 	if (syscall(SYS_fsconfig, fsfd, Z_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		goto fail;
-	int mfd = (int)syscall(SYS_fsmount, fsfd, Z_FSMOUNT_CLOEXEC, m->attr);
+	int mfd = (int)syscall(SYS_fsmount, fsfd, Z_FSMOUNT_CLOEXEC, attr);
 	if (mfd < 0) {
 		int e = errno;
 		close(fsfd);
@@ -284,7 +304,82 @@ fail: {
 }
 }
 
-/* replace detaches the template's mount at path and moves mfd there. */
+/* close_errno closes fd, keeping errno, and returns ret. */
+static int close_errno(int fd, int ret)
+{
+	int e = errno;
+	close(fd);
+	errno = e;
+	return ret;
+}
+
+/* open_target opens the directory path (absolute) for a mount onto it,
+ * one component at a time from the root, without following a symlink
+ * (openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), making a missing
+ * component (0755) as fs.Setup does: what an earlier run left at the path
+ * in a writable bind (a renamed or re-made directory, a symlink, a file) is
+ * made anew or refused, never followed, and the mount lands on the
+ * directory that was opened. */
+static int open_target(const char *path)
+{
+	int dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return z_fail("open", "/");
+	char comp[256];
+	const char *p = path;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			return dfd;
+		size_t n = 0;
+		while (p[n] && p[n] != '/')
+			n++;
+		if (n >= sizeof comp || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			close(dfd);
+			errno = EINVAL;
+			return z_fail("open", path);
+		}
+		memcpy(comp, p, n);
+		comp[n] = 0;
+		p += n;
+		struct z_open_how how = {
+		    .flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		    .resolve = Z_RESOLVE_BENEATH | Z_RESOLVE_NO_SYMLINKS | Z_RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof how);
+		if (fd < 0 && errno == ENOENT) {
+			if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST)
+				return close_errno(dfd, z_fail("mkdir", path));
+			fd = (int)syscall(SYS_openat2, dfd, comp, &how, sizeof how);
+		}
+		int e = errno;
+		close(dfd);
+		if (fd < 0) {
+			errno = e;
+			/* ELOOP: a symlink; ENOTDIR: a file (or a symlink, with
+			 * O_DIRECTORY): neither is followed or mounted on. */
+			return z_fail(e == ELOOP || e == ENOTDIR ? "open (a symlink or not a directory: refused)" : "open", path);
+		}
+		dfd = fd;
+	}
+}
+
+/* attach moves the detached mount mfd onto the directory path, opened by
+ * open_target. */
+static int attach(int mfd, const char *path)
+{
+	int tfd = open_target(path);
+	if (tfd < 0)
+		return -1;
+	if (syscall(SYS_move_mount, mfd, "", tfd, "", Z_MOVE_MOUNT_F_EMPTY_PATH | Z_MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return close_errno(tfd, z_fail("move_mount", path));
+	close(tfd);
+	return 0;
+}
+
+/* replace detaches the template's mount at path (/proc, in the read-only
+ * root: nothing a run could change) and moves mfd there. */
 static int replace(int mfd, const char *path)
 {
 	if (umount2(path, MNT_DETACH) < 0)
@@ -318,6 +413,18 @@ static int bind_ro(const char *src, const char *dst, uint32_t attr)
 	return 0;
 }
 
+/* oom_first raises the init's OOM score (inherited by the command) to the
+ * highest, through its new proc's detached mount procfd. */
+static void oom_first(int procfd)
+{
+	int oom = openat(procfd, "self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (oom >= 0) {
+		ssize_t n = write(oom, "1000", 4);
+		(void)n;
+		close(oom);
+	}
+}
+
 static int fresh_mounts(const struct jail_zconfig *cfg)
 {
 	for (int i = 0; i < cfg->nmounts; i++) {
@@ -326,31 +433,42 @@ static int fresh_mounts(const struct jail_zconfig *cfg)
 		switch (m->kind) {
 		case JAIL_ZMNT_TMPFS:
 		case JAIL_ZMNT_DEVPTS:
+			/* The zygote removed the template's (zygote.go): nothing
+			 * to detach, and nothing an earlier run moved is followed. */
+			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : "devpts", m->attr);
+			if (mfd < 0)
+				return -1;
+			if (attach(mfd, m->path) < 0)
+				return close_errno(mfd, -1);
+			close(mfd);
+			break;
 		case JAIL_ZMNT_PROC:
 			/* Made before the template's is detached: the kernel lets
 			 * a user namespace mount proc only while a proc is fully
 			 * visible (mount_too_revealing). */
-			mfd = new_mount(m, m->kind == JAIL_ZMNT_TMPFS ? "tmpfs" : m->kind == JAIL_ZMNT_PROC ? "proc" : "devpts");
+			mfd = new_mount(m, "proc", m->attr & ~(uint32_t)Z_MOUNT_ATTR_RDONLY);
 			if (mfd < 0)
 				return -1;
-			if (replace(mfd, m->path) < 0) {
-				int e = errno;
-				close(mfd);
-				errno = e;
-				return -1;
+			/* The one write of the run to its proc, before it is
+			 * read-only (m->attr): the host's OOM killer takes a
+			 * run's processes before the zygote (raising the score
+			 * needs no privilege). */
+			oom_first(mfd);
+			if (m->attr & Z_MOUNT_ATTR_RDONLY) {
+				struct z_mount_attr a = {.attr_set = Z_MOUNT_ATTR_RDONLY};
+				if (syscall(SYS_mount_setattr, mfd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+					return close_errno(mfd, z_fail("mount_setattr", m->path));
 			}
+			if (replace(mfd, m->path) < 0)
+				return close_errno(mfd, -1);
 			close(mfd);
 			break;
 		case JAIL_ZMNT_TMPFS_OVER:
-			mfd = new_mount(m, "tmpfs");
+			mfd = new_mount(m, "tmpfs", m->attr);
 			if (mfd < 0)
 				return -1;
-			if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, m->path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-				int e = errno;
-				close(mfd);
-				errno = e;
-				return z_fail("move_mount", m->path);
-			}
+			if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, m->path, Z_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+				return close_errno(mfd, z_fail("move_mount", m->path));
 			close(mfd);
 			break;
 		case JAIL_ZMNT_ROBIND:
@@ -523,54 +641,68 @@ static void reset_signals(void)
 			sigaction(s, &sa, NULL);
 }
 
-static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup) __attribute__((noreturn));
-static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup)
+/* join_cgroup_v1 moves the calling (single-threaded) init into the run's
+ * cgroup v1, one hierarchy per tasks file, before anything of the run is
+ * started: the command is born there, and the run's counters are its own. */
+static int join_cgroup_v1(const int *tasks, int n)
+{
+	for (int i = 0; i < n; i++) {
+		ssize_t w;
+		do
+			w = write(tasks[i], "0", 1);
+		while (w < 0 && errno == EINTR);
+		if (w != 1)
+			return z_fail("write", "tasks (the run's cgroup)");
+		close(tasks[i]);
+	}
+	return 0;
+}
+
+static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgfds, int ncg) __attribute__((noreturn));
+static void init_main(const struct jail_zconfig *cfg, int fds[3], const int *cgfds, int ncg)
 {
 	int ctl = cfg->ctl;
+	int own_cgroup = req.cgroup != JAIL_ZCG_NONE;
 	/* Signals stay blocked in the init: as PID 1 with default actions it
 	 * ignores what comes from inside its namespace anyway. */
 	reset_signals();
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
+	if (req.cgroup == JAIL_ZCG_V1 && join_cgroup_v1(cgfds, ncg) < 0) {
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
+		_exit(EXIT_SETUP);
+	}
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0) {
-			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
+			send_failure(ctl, EXIT_SETUP, "dup2", "", errno, 1);
 			_exit(EXIT_SETUP);
 		}
 	if (ctl != 3) {
 		if (dup2(ctl, 3) < 0) {
-			send_failure(ctl, EXIT_SETUP, "dup2", "", errno);
+			send_failure(ctl, EXIT_SETUP, "dup2", "", errno, 1);
 			_exit(EXIT_SETUP);
 		}
 		ctl = 3;
 	}
 	/* Nothing of the zygote's but the socket to stage 0. */
 	syscall(SYS_close_range, 4, ~0U, 0);
-	/* In a cgroup of the run's own (v2): the cgroup namespace, rooted
-	 * there, for the init and the command. */
+	/* In a cgroup of the run's own: the cgroup namespace, rooted there,
+	 * for the init and the command. */
 	if (own_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
-		send_failure(ctl, EXIT_SETUP, "unshare(CLONE_NEWCGROUP)", "", errno);
+		send_failure(ctl, EXIT_SETUP, "unshare(CLONE_NEWCGROUP)", "", errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	if (fresh_mounts(cfg) < 0) {
-		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	if (cfg->lo_up && loopback_up() < 0) {
-		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno);
+		send_failure(ctl, EXIT_SETUP, fail_step, fail_path, errno, 1);
 		_exit(EXIT_SETUP);
-	}
-	/* The OOM killer of the batch's cgroup takes a run's processes before
-	 * the zygote (raising the score needs no privilege). */
-	int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (oom >= 0) {
-		ssize_t n = write(oom, "1000", 4);
-		(void)n;
-		close(oom);
 	}
 	int pp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0) {
-		send_failure(ctl, EXIT_SETUP, "pipe2", "", errno);
+		send_failure(ctl, EXIT_SETUP, "pipe2", "", errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	/* As posix_spawn does: the child borrows the init's memory (on a
@@ -581,7 +713,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 	cmd_pipe = pp[1];
 	pid_t cmd = clone(command_child, cmd_stack + sizeof cmd_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
 	if (cmd < 0) {
-		send_failure(ctl, EXIT_SETUP, "fork", "", errno);
+		send_failure(ctl, EXIT_SETUP, "fork", "", errno, 1);
 		_exit(EXIT_SETUP);
 	}
 	close(pp[1]);
@@ -607,7 +739,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 			continue;
 		}
 		failed = 1;
-		send_failure(ctl, r.code, r.step, r.path, r.err);
+		send_failure(ctl, r.code, r.step, r.path, r.err, 0);
 		break;
 	}
 	close(pp[0]);
@@ -628,7 +760,7 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			send_failure(ctl, EXIT_SETUP, "wait4", "", errno);
+			send_failure(ctl, EXIT_SETUP, "wait4", "", errno, 1);
 			_exit(EXIT_SETUP);
 		}
 		if (got == cmd && WIFSTOPPED(st)) {
@@ -669,14 +801,15 @@ static void init_main(const struct jail_zconfig *cfg, int fds[3], int own_cgroup
 
 /* ---- the zygote ---- */
 
-/* recv_request reads a request with the command's stdio in fds[0..2] and,
- * on cgroup v2, the run's cgroup directory in *cgfd (else -1). */
-static int recv_request(int ctl, int fds[3], int *cgfd)
+/* recv_request reads a request with the command's stdio in fds[0..2] and
+ * the run's cgroup descriptors (req.ncgroup of them) in cgfds. */
+static int recv_request(int ctl, int fds[3], int cgfds[JAIL_ZMAX_CGROUP_FDS])
 {
 	struct iovec iov = {.iov_base = req_buf, .iov_len = sizeof req_buf};
-	int got_fds[4];
+	enum { MAXFDS = 3 + JAIL_ZMAX_CGROUP_FDS };
+	int got_fds[MAXFDS];
 	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(MAXFDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
@@ -694,20 +827,22 @@ static int recv_request(int ctl, int fds[3], int *cgfd)
 		for (int i = 0; i < k; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-			if (got < 4)
+			if (got < MAXFDS)
 				got_fds[got++] = fd;
 			else
 				close(fd);
 		}
 	}
-	if (got < 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0) {
+	if (got < 3 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || parse_request((size_t)n) < 0 ||
+	    (uint32_t)got != 3 + req.ncgroup) {
 		for (int i = 0; i < got; i++)
 			close(got_fds[i]);
 		return -1;
 	}
 	for (int i = 0; i < 3; i++)
 		fds[i] = got_fds[i];
-	*cgfd = got == 4 ? got_fds[3] : -1;
+	for (int i = 3; i < got; i++)
+		cgfds[i - 3] = got_fds[i];
 	return 0;
 }
 
@@ -723,15 +858,15 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 	for (int i = 0; i < cfg->nshrink; i++)
 		madvise((void *)cfg->shrink[2 * i], cfg->shrink[2 * i + 1] - cfg->shrink[2 * i], MADV_DONTNEED);
 	for (;;) {
-		int fds[3], cgfd = -1;
+		int fds[3], cgfds[JAIL_ZMAX_CGROUP_FDS];
 		struct rusage before, after;
-		int r = recv_request(ctl, fds, &cgfd);
+		int r = recv_request(ctl, fds, cgfds);
 		if (r == -2)
 			_exit(0);
 		getrusage(RUSAGE_THREAD, &before);
 		struct jail_zmsg m;
 		if (r < 0) {
-			send_failure(ctl, EXIT_SETUP, "zygote", "bad request", EINVAL);
+			send_failure(ctl, EXIT_SETUP, "zygote", "bad request", EINVAL, 0);
 			memset(&m, 0, sizeof m);
 			m.type = JAIL_ZM_DONE;
 			send_msg(ctl, &m, -1);
@@ -744,7 +879,8 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		int pidfd = -1;
 		pid_t pid;
-		if (cgfd >= 0) {
+		int ncg = (int)req.ncgroup;
+		if (req.cgroup == JAIL_ZCG_V2) {
 			/* cgroup v2: born in the run's cgroup. Its cgroup namespace
 			 * is made by the init itself once there (a namespace made
 			 * by this clone would be rooted at the zygote's cgroup). */
@@ -753,23 +889,27 @@ void jail_zygote_loop(const struct jail_zconfig *cfg)
 			ca.flags = (flags & ~(unsigned long)(CLONE_NEWCGROUP | CSIGNAL)) | Z_CLONE_INTO_CGROUP;
 			ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 			ca.exit_signal = SIGCHLD;
-			ca.cgroup = (uint64_t)cgfd;
+			ca.cgroup = (uint64_t)cgfds[0];
 			pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+		} else if (req.cgroup == JAIL_ZCG_V1) {
+			/* cgroup v1: the init moves itself in, then makes its
+			 * cgroup namespace. */
+			pid = (pid_t)syscall(SYS_clone, flags & ~(unsigned long)CLONE_NEWCGROUP, 0, &pidfd, 0, 0);
 		} else {
 			pid = (pid_t)syscall(SYS_clone, flags, 0, &pidfd, 0, 0);
 		}
 		if (pid == 0)
-			init_main(cfg, fds, cgfd >= 0);
+			init_main(cfg, fds, cgfds, ncg);
 		int err = errno;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		for (int i = 0; i < 3; i++)
 			close(fds[i]);
-		if (cgfd >= 0)
-			close(cgfd);
+		for (int i = 0; i < ncg; i++)
+			close(cgfds[i]);
 		getrusage(RUSAGE_THREAD, &after);
 		memset(&m, 0, sizeof m);
 		if (pid < 0) {
-			send_failure(ctl, EXIT_SETUP, "clone", "", err);
+			send_failure(ctl, EXIT_SETUP, "clone", "", err, 1);
 		} else {
 			m.type = JAIL_ZM_INIT;
 			m.ov_user_usec = tv_usec(after.ru_utime) - tv_usec(before.ru_utime);

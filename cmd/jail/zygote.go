@@ -94,6 +94,9 @@ func zygote2() (code int) {
 		return fail("uts", os.NewSyscallError("sethostname", err))
 	}
 	mounts := zygoteMounts(plan.FS)
+	if err := removeTemplateMounts(mounts); err != nil {
+		return fail("fs", err)
+	}
 	cfg := (*C.struct_jail_zconfig)(C.calloc(1, C.sizeof_struct_jail_zconfig))
 	arr := (*[1 << 12]C.struct_jail_zmount)(C.calloc(C.size_t(len(mounts)+1), C.sizeof_struct_jail_zmount))
 	for i, zm := range mounts {
@@ -115,8 +118,7 @@ func zygote2() (code int) {
 		return exitSetup
 	}
 	// From here only the loop runs: what the set-up used goes back (the
-	// OOM killer of a cgroup v1 batch, whose runs share the zygote's
-	// cgroup, weighs it by its resident set).
+	// host's OOM killer weighs it by its resident set).
 	ranges := shrink()
 	if len(ranges) > 0 {
 		arr := (*[1 << 16]C.uintptr_t)(C.calloc(C.size_t(len(ranges)), C.sizeof_uintptr_t))
@@ -129,10 +131,11 @@ func zygote2() (code int) {
 	return exitSetup // not reached
 }
 
-// shrink lowers the zygote's resident set before the loop. In a cgroup v1
-// batch the zygote shares the runs' memory cgroup, and the OOM killer takes
+// shrink lowers the zygote's resident set before the loop. Each run has a
+// cgroup of its own when there is one, which the zygote is not in; but the
+// host's OOM killer (without a cgroup, or when the host runs short) takes
 // the largest of the processes with the highest score: a command may lower
-// its own score to the zygote's and fill the cgroup with processes smaller
+// its own score to the zygote's and fill memory with processes smaller
 // than a Go process's ~10 MiB. The set-up's heap goes back to the kernel,
 // and so do the pages of the read-only private file mappings that hold
 // nothing but the file's contents (the binary's and libc's code and
@@ -172,6 +175,24 @@ func shrink() (ranges []uintptr) {
 	return ranges
 }
 
+// removeTemplateMounts detaches the template's tmpfs and devpts mounts,
+// before any run: each per-run init mounts its own where the plan says
+// (zygote.c's attach walks there without following a symlink), never
+// detaching by path what an earlier run could have moved (a tmpfs in a
+// writable bind whose parent a run renamed: every later umount2 by path
+// failed).
+func removeTemplateMounts(mounts []zygoteMount) error {
+	for _, m := range mounts {
+		if m.kind != C.JAIL_ZMNT_TMPFS && m.kind != C.JAIL_ZMNT_DEVPTS {
+			continue
+		}
+		if err := unix.Unmount(m.path, unix.MNT_DETACH); err != nil {
+			return &fs.MountError{Op: "umount2", Target: m.path, Err: err}
+		}
+	}
+	return nil
+}
+
 // zygoteMount is one mount a per-run init makes afresh.
 type zygoteMount struct {
 	kind       int
@@ -180,9 +201,10 @@ type zygoteMount struct {
 	path       string
 }
 
-// zygoteMounts lists, in order, what every run mounts afresh over the
-// template: a new proc and jail's masks on it (the paths this kernel has,
-// as fs.Setup found them), a new tmpfs on each tmpfs target, a new devpts
+// zygoteMounts lists, in order, what every run mounts afresh: a new proc
+// and jail's masks on it over the template's (the paths this kernel has,
+// as fs.Setup found them), and where the zygote removed the template's
+// (removeTemplateMounts), a new tmpfs on each tmpfs target, a new devpts
 // instance and /dev/shm.
 func zygoteMounts(spec fs.Spec) []zygoteMount {
 	const (
@@ -191,7 +213,8 @@ func zygoteMounts(spec fs.Spec) []zygoteMount {
 		noexec = unix.MOUNT_ATTR_NOEXEC
 		ro     = unix.MOUNT_ATTR_RDONLY | nosuid | nodev | noexec
 	)
-	out := []zygoteMount{{kind: C.JAIL_ZMNT_PROC, attr: nosuid | nodev | noexec, path: "/proc"}}
+	// Read-only, as fs.Setup makes it (the mount, not the superblock).
+	out := []zygoteMount{{kind: C.JAIL_ZMNT_PROC, attr: ro, path: "/proc"}}
 	for _, p := range fs.ProcReadOnly {
 		if _, err := os.Lstat(p); err == nil {
 			out = append(out, zygoteMount{kind: C.JAIL_ZMNT_ROBIND, attr: ro, path: p})
