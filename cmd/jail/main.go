@@ -111,6 +111,9 @@ func main() {
 			os.Exit(cleanChild())
 		}
 	}
+	// Before anything marks them close-on-exec: the descriptors the
+	// caller gave jail, which /dev/fd/N may name (fs.CallerFD).
+	fs.NoteCallerFDs()
 	os.Exit(jailMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
