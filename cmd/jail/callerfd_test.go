@@ -158,3 +158,24 @@ func TestBatchCallerDescriptors(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoryStdioRefused: a directory given as the command's stdin
+// (jail ... < /) would reach the host's tree past the sandbox's root:
+// before, ls /proc/self/fd/0/ listed the host's /. It is refused, for
+// every id the command runs as.
+func TestDirectoryStdioRefused(t *testing.T) {
+	requireSandbox(t)
+	d, err := os.Open("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, jailBin, "--", "sh", "-c", "ls /proc/self/fd/0/")
+	cmd.Stdin = d
+	r := runResult(t, cmd, func() bool { return ctx.Err() != nil })
+	if r.code != exitSetup || r.stdout != "" || !strings.Contains(r.stderr, "stdin (/dev/stdin) is a directory") {
+		t.Errorf("exit %d, stdout %q, stderr %q: want %d, nothing run, the directory refused", r.code, r.stdout, r.stderr, exitSetup)
+	}
+}

@@ -248,6 +248,10 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 		return exitSetup, err
 	}
 	defer closeStdio()
+	relay, err := commandStdio(stdio, plan.IDMap, &plan.Exec)
+	if err != nil {
+		return exitSetup, err
+	}
 	in, err := commandStdin(stdio[0], plan.IDMap, &plan.Exec)
 	if err != nil {
 		return exitSetup, err
@@ -266,7 +270,7 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 			stdio[fd] = tty.slave
 		}
 	}
-	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg}, rep)
+	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg, relay: relay}, rep)
 	if err == nil {
 		code = judge(rep, l, code)
 	}
