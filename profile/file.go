@@ -42,10 +42,12 @@ func CheckKind(name string, mode uint32, pipe bool) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s is a %s: a profile is a regular file (or a pipe given as /dev/fd/N, as <(...) does)", name, kindName(mode))
+	return fmt.Errorf("%s is a %s: a profile is a regular file (or a pipe given as /dev/fd/N, as <(...) does)", name, KindName(mode))
 }
 
-func kindName(mode uint32) string {
+// KindName names the kind of a file that is not a regular one, by its
+// mode, for messages.
+func KindName(mode uint32) string {
 	switch mode & syscall.S_IFMT {
 	case syscall.S_IFIFO:
 		return "FIFO"
@@ -55,6 +57,8 @@ func kindName(mode uint32) string {
 		return "character device"
 	case syscall.S_IFBLK:
 		return "block device"
+	case syscall.S_IFLNK:
+		return "symlink"
 	case syscall.S_IFDIR:
 		return "directory"
 	}
