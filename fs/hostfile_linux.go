@@ -27,6 +27,9 @@ package fs
 //   - An input must be a regular file or the null device. It is opened
 //     with O_NONBLOCK (opening a FIFO never blocks) and checked with fstat
 //     on the descriptor, then O_NONBLOCK is cleared.
+//   - A name of one of jail's own descriptors (/dev/stdout, /dev/fd/N:
+//     callerfd_linux.go) is no path: a duplicate of that descriptor is
+//     used as it is, whatever its kind, an output written in place.
 //
 // Nothing here blocks on a file a sandbox made, and the descriptors are
 // close-on-exec.
@@ -96,6 +99,9 @@ func isNullDevice(st *unix.Stat_t) bool {
 // rules say: a regular file or the null device, reached without
 // following a link a sandbox could have made, opened without blocking.
 func OpenInput(given string) (*os.File, error) {
+	if fd, ok := CallerFD(given); ok {
+		return dupCallerFD(given, fd)
+	}
 	w, err := hostWalk(given)
 	if err != nil {
 		return nil, err
@@ -153,12 +159,23 @@ type Output struct {
 	given string // the path as given, for messages
 	dir   int    // O_PATH descriptor of its directory
 	name  string
+	// fd is the duplicate of jail's descriptor that given names
+	// (CallerFD), written in place; then dir is -1.
+	fd *os.File
 }
 
 // PrepareOutput resolves the directory of an output and checks what is at
 // its name now (a directory or a device other than /dev/null is an
-// error). Close it when done.
+// error), or takes the descriptor of jail's that it names. Close it when
+// done.
 func PrepareOutput(given string) (*Output, error) {
+	if fd, ok := CallerFD(given); ok {
+		f, err := dupCallerFD(given, fd)
+		if err != nil {
+			return nil, err
+		}
+		return &Output{given: given, dir: -1, fd: f}, nil
+	}
 	w, err := hostWalk(given)
 	if err != nil {
 		return nil, err
@@ -196,9 +213,17 @@ func outputKind(given string, st *unix.Stat_t) (null bool, err error) {
 	return false, nil
 }
 
-// Close releases the output's directory.
+// Close releases the output's directory (or descriptor).
 func (o *Output) Close() error {
-	if o == nil || o.dir < 0 {
+	if o == nil {
+		return nil
+	}
+	if o.fd != nil {
+		err := o.fd.Close()
+		o.fd = nil
+		return err
+	}
+	if o.dir < 0 {
 		return nil
 	}
 	err := unix.Close(o.dir)
@@ -213,8 +238,16 @@ func (o *Output) Path() string { return o.given }
 // a later run as another id, a judge's, must not read it where its binds
 // show it) and returns it open for writing: a new file is created under a
 // temporary name and renamed over whatever is at the output's name. At
-// the null device, it opens that.
+// the null device, it opens that. A descriptor of jail's is returned as
+// a duplicate, as it is.
 func (o *Output) Create() (*os.File, error) {
+	if o.fd != nil {
+		fd, err := unix.FcntlInt(o.fd.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, &os.PathError{Op: "fcntl(F_DUPFD_CLOEXEC)", Path: o.given, Err: err}
+		}
+		return os.NewFile(uintptr(fd), o.given), nil
+	}
 	if f, err := o.openNull(); f != nil || err != nil {
 		return f, err
 	}
@@ -231,8 +264,13 @@ func (o *Output) Create() (*os.File, error) {
 
 // WriteFile writes data as the output's whole content: to a new file
 // under a temporary name, then renamed over the output's name, so that a
-// reader sees the old file or the complete new one.
+// reader sees the old file or the complete new one. Through a descriptor
+// of jail's, data is written in place, at its offset.
 func (o *Output) WriteFile(data []byte) error {
+	if o.fd != nil {
+		_, err := o.fd.Write(data)
+		return err
+	}
 	if f, err := o.openNull(); f != nil || err != nil {
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -369,4 +370,75 @@ func TestRelativePaths(t *testing.T) {
 		t.Errorf("a planted link to a directory: %v", err)
 	}
 	t.Log(err)
+}
+
+func TestCallerFD(t *testing.T) {
+	for name, want := range map[string]int{
+		"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2, "//dev/./stdout": 1,
+		"/dev/fd/0": 0, "/dev/fd/3": 3, "/proc/self/fd/12": 12, "/dev/fd/../fd/4": 4,
+		"dev/stdout": -1, "/dev/fd/": -1, "/dev/fd/x": -1, "/dev/fd/03": -1, "/dev/fd/-1": -1,
+		"/proc/1/fd/3": -1, "/dev/stdout/x": -1, "/tmp/dev/stdout": -1, "./dev/fd/3": -1,
+	} {
+		fd, ok := CallerFD(name)
+		if !ok {
+			fd = -1
+		}
+		if fd != want {
+			t.Errorf("CallerFD(%q) = %d, %v; want %d", name, fd, ok, want)
+		}
+	}
+}
+
+// TestCallerFDOutput: an output naming a descriptor of jail's is written
+// through a duplicate, in place; the file behind it is not replaced.
+func TestCallerFDOutput(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(p, []byte("before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// This test's own descriptors are not ones jail was started with.
+	NoteCallerFDs()
+	givenFDs.set[int(f.Fd())] = true
+	defer delete(givenFDs.set, int(f.Fd()))
+	name := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	o, err := PrepareOutput(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := o.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.WriteString("out\n"); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	if err := o.WriteFile([]byte("report\n")); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if b, _ := os.ReadFile(p); string(b) != "before\nout\nreport\n" {
+		t.Errorf("%s holds %q", p, b)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil || st.Mode&0o777 != 0o644 {
+		t.Errorf("%s: mode %o, %v: want the caller's file as it was (0644)", p, st.Mode&0o777, err)
+	}
+	// Open still: the duplicates were closed, not the caller's.
+	if _, err := f.WriteString("end\n"); err != nil {
+		t.Errorf("the caller's descriptor: %v", err)
+	}
+	if _, err := PrepareOutput("/dev/fd/999"); err == nil || !strings.Contains(err.Error(), "descriptor 999 was not given to jail") {
+		t.Errorf("PrepareOutput(/dev/fd/999): %v", err)
+	}
+	in, err := OpenInput("/dev/stdin")
+	if err != nil {
+		t.Fatalf("OpenInput(/dev/stdin): %v", err)
+	}
+	in.Close()
 }

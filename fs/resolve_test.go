@@ -172,7 +172,7 @@ func TestOpenSource(t *testing.T) {
 				t.Fatal(err)
 			}
 			unix.Close(fd)
-			if (FileID{st.Dev, st.Ino}) != op.ID {
+			if (FileID{Dev: st.Dev, Ino: st.Ino}) != op.ID {
 				t.Fatalf("openSource opened device %d inode %d, not %+v", st.Dev, st.Ino, op.ID)
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/profile"
 )
 
 // Layout of the staging area while the new root is built. The host's /tmp
@@ -226,23 +228,7 @@ func mountpoint(root int, target string, dir bool) error {
 }
 
 // fileKind names a file type for messages.
-func fileKind(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFIFO:
-		return "FIFO"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFLNK:
-		return "symlink"
-	case unix.S_IFDIR:
-		return "directory"
-	}
-	return "special file"
-}
+func fileKind(mode uint32) string { return profile.KindName(mode) }
 
 // openBeneath opens path (absolute, inside the sandbox) below the new root
 // without following any symlink and without leaving the root.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/profile"
 )
 
 // The host side's one path walk. Every host path jail resolves for a run
@@ -21,11 +23,8 @@ import (
 
 // FileID is what names a file on the host for as long as it exists: its
 // device and inode numbers, as fstat reports them (the same in every mount
-// and user namespace).
-type FileID struct {
-	Dev uint64 `json:"dev"`
-	Ino uint64 `json:"ino"`
-}
+// and user namespace). The profile's loader records its files by it too.
+type FileID = profile.FileID
 
 func fileID(st *unix.Stat_t) FileID { return FileID{Dev: st.Dev, Ino: st.Ino} }
 

@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// TestWritableBindOver: a path is over a writable bind when the bind's
+// TestWritableBindOf: a path is over a writable bind when the bind's
 // source is the file itself or any directory resolving the path looks a
 // name up in, whatever the names the path and the bind use for them.
-func TestWritableBindOver(t *testing.T) {
+func TestWritableBindOf(t *testing.T) {
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +53,15 @@ func TestWritableBindOver(t *testing.T) {
 			spec.Ops[i].ID = src.id
 		}
 	}
+	// What a run checks: the record ReadProfile made of what it read.
+	over := func(path string) (Op, bool, error) {
+		_, ids, err := ReadProfile(path)
+		if err != nil {
+			return Op{}, false, err
+		}
+		op, found := spec.WritableBindOf(ids)
+		return op, found, nil
+	}
 	for _, tc := range []struct {
 		path  string
 		where string // "" for none
@@ -69,7 +78,7 @@ func TestWritableBindOver(t *testing.T) {
 		{root + "/safe/conf/p.toml", ""},
 		{root + "/safe/projdir/../safe/f.toml", "mount[2]"}, // .. after a link is physical: it leaves proj
 	} {
-		op, found, err := spec.WritableBindOver(tc.path)
+		op, found, err := over(tc.path)
 		if err != nil {
 			t.Errorf("%s: %v", tc.path, err)
 			continue
@@ -82,19 +91,21 @@ func TestWritableBindOver(t *testing.T) {
 	// A relative path is taken from the working directory; leaving it
 	// with .. does not make it count.
 	t.Chdir(root + "/proj/sub")
-	if _, found, err := spec.WritableBindOver("p.toml"); err != nil || !found {
+	if _, found, err := over("p.toml"); err != nil || !found {
 		t.Errorf("relative path: found %v, %v", found, err)
 	}
 	t.Chdir(root + "/proj")
-	if _, found, err := spec.WritableBindOver("../safe/conf/p.toml"); err != nil || found {
+	if _, found, err := over("../safe/conf/p.toml"); err != nil || found {
 		t.Errorf("../ out of the writable directory: found %v, %v", found, err)
 	}
 
 	// Without a writable bind nothing is; a missing file is an error.
-	if _, found, err := (Spec{Ops: spec.Ops[:2]}).WritableBindOver(root + "/proj/p.toml"); found || err != nil {
-		t.Errorf("no writable bind: found %v, %v", found, err)
+	if _, ids, err := ReadProfile(root + "/proj/p.toml"); err != nil {
+		t.Error(err)
+	} else if _, found := (Spec{Ops: spec.Ops[:2]}).WritableBindOf(ids); found {
+		t.Errorf("no writable bind: found")
 	}
-	if _, _, err := spec.WritableBindOver(root + "/proj/missing.toml"); err == nil {
+	if _, _, err := over(root + "/proj/missing.toml"); err == nil {
 		t.Errorf("a missing file: no error")
 	}
 	// A pipe (jail --profile <(...)) has no name a run could change; a
@@ -105,7 +116,15 @@ func TestWritableBindOver(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	if _, found, err := spec.WritableBindOver(fmt.Sprintf("/dev/fd/%d", r.Fd())); found || err != nil {
+	if _, err := w.WriteString("x"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	// This test's descriptors, as if jail had been started with them.
+	NoteCallerFDs()
+	givenFDs.set[int(r.Fd())] = true
+	defer delete(givenFDs.set, int(r.Fd()))
+	if _, found, err := over(fmt.Sprintf("/dev/fd/%d", r.Fd())); found || err != nil {
 		t.Errorf("a pipe: found %v, %v", found, err)
 	}
 	f, err := os.Open(root + "/proj/p.toml")
@@ -113,13 +132,55 @@ func TestWritableBindOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, found, err := spec.WritableBindOver(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); !found || err != nil {
+	givenFDs.set[int(f.Fd())] = true
+	defer delete(givenFDs.set, int(f.Fd()))
+	if _, found, err := over(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); !found || err != nil {
 		t.Errorf("a descriptor of a file inside: found %v, %v", found, err)
 	}
 	if err := os.Symlink("loop", filepath.Join(root, "loop")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := spec.WritableBindOver(root + "/loop"); err == nil {
+	if _, _, err := over(root + "/loop"); err == nil {
 		t.Errorf("a symlink loop: no error")
+	}
+}
+
+// TestWritableBindOfWhatWasRead: the record is of what was read; a path
+// changed afterwards (a link turned to a safe file) changes nothing: a
+// second lookup would have judged the safe file.
+func TestWritableBindOfWhatWasRead(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"proj", "safe"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, d, "p.toml"), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(root, "p.toml")
+	if err := os.Symlink("proj/p.toml", link); err != nil {
+		t.Fatal(err)
+	}
+	src, err := resolveSource(root + "/proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Ops: []Op{{Kind: OpBind, Source: root + "/proj", Target: "/w", RW: true, IsDir: true, ID: src.id}}}
+	b, ids, err := ReadProfile(link)
+	if err != nil || string(b) != "proj" {
+		t.Fatalf("ReadProfile: %q, %v", b, err)
+	}
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("safe/p.toml", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := spec.WritableBindOf(ids); !found {
+		t.Errorf("the file read lies in the writable bind, but the record says not")
 	}
 }

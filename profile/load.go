@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -42,6 +41,12 @@ import (
 // means the caller's directory, whichever file names it.
 type Loader struct {
 	Vars Vars
+	// ReadFile reads a profile file (the path given to Load, or one an
+	// extends names) and names what it read (SourceFile.Read). Nil: the file at
+	// the path, opened without blocking, must be a regular file (readFile);
+	// jail's (fs.ReadProfile) follows no name twice and accepts a pipe the
+	// caller gave.
+	ReadFile func(path string) ([]byte, []FileID, error)
 }
 
 // maxDepth bounds a chain of extends.
@@ -69,6 +74,7 @@ func (l Loader) load(ref string, chain []string) (*Profile, error) {
 	var (
 		src  []byte
 		file string
+		read []FileID
 		err  error
 	)
 	if IsBuiltinRef(ref) {
@@ -80,7 +86,11 @@ func (l Loader) load(ref string, chain []string) (*Profile, error) {
 		}
 	} else {
 		file = ref
-		src, err = os.ReadFile(ref)
+		rf := l.ReadFile
+		if rf == nil {
+			rf = readFile
+		}
+		src, read, err = rf(ref)
 		if err != nil {
 			return nil, fmt.Errorf("load profile: %w", err)
 		}
@@ -101,7 +111,7 @@ func (l Loader) load(ref string, chain []string) (*Profile, error) {
 	if err != nil || IsBuiltinRef(ref) {
 		return p, err
 	}
-	p.Files = append([]string{file}, p.Files...)
+	p.Files = append([]SourceFile{{Path: file, Read: read}}, p.Files...)
 	return p, nil
 }
 
@@ -245,6 +255,9 @@ func (p *Profile) clone() *Profile {
 	c.Env.Unset = slices.Clone(p.Env.Unset)
 	c.Mounts = slices.Clone(p.Mounts)
 	c.Files = slices.Clone(p.Files)
+	for i := range c.Files {
+		c.Files[i].Read = slices.Clone(p.Files[i].Read)
+	}
 	c.Seccomp.AllowArch = slices.Clone(p.Seccomp.AllowArch)
 	c.Seccomp.Rules = slices.Clone(p.Seccomp.Rules)
 	for i := range c.Seccomp.Rules {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -389,14 +391,19 @@ func TestFilesRead(t *testing.T) {
 		}
 		var got []string
 		for _, f := range p.Files {
-			rel, _ := filepath.Rel(dir, f)
+			rel, _ := filepath.Rel(dir, f.Path)
 			got = append(got, rel)
+			// What was read: the file itself, by its identity.
+			var st syscall.Stat_t
+			if err := syscall.Stat(f.Path, &st); err != nil || len(f.Read) == 0 || f.Read[0] != (FileID{Dev: st.Dev, Ino: st.Ino}) {
+				t.Errorf("%s: %s read as %v, stat %d/%d (%v)", tc.ref, f.Path, f.Read, st.Dev, st.Ino, err)
+			}
 		}
 		if tc.want == nil && p.Files != nil || tc.want != nil && !slices.Equal(got, tc.want) {
 			t.Errorf("%s: Files = %q, want %q", tc.ref, got, tc.want)
 		}
-		if q := p.Clone(); !slices.Equal(q.Files, p.Files) {
-			t.Errorf("%s: Clone lost Files: %q", tc.ref, q.Files)
+		if q := p.Clone(); !reflect.DeepEqual(q.Files, p.Files) {
+			t.Errorf("%s: Clone lost Files: %v", tc.ref, q.Files)
 		}
 	}
 }

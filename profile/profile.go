@@ -43,11 +43,11 @@ type Profile struct {
 	// run cannot plant configuration that git or hg on the host would
 	// execute: package fs turns it into read-only binds (fs.Compile).
 	ProtectVCS bool `toml:"protect_vcs" json:"protect_vcs,omitempty"`
-	// Files are the files the profile was read from, as the loader named
+	// Files are the files the profile was read from, as the loader read
 	// them: the one given to Load, then each one it extends (built-in
 	// profiles are no files). A run refuses a profile that it could
 	// change itself, one inside a bind it makes writable.
-	Files []string `toml:"-" json:"-"`
+	Files []SourceFile `toml:"-" json:"-"`
 
 	lines lineIndex // key path -> line, from Parse; nil for a profile built in Go
 }

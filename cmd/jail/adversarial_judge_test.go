@@ -23,9 +23,11 @@ package main
 // which must be BLOCKED, with the input intact and the next run OK.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,6 +115,24 @@ var judgeRoles = map[string]func(args []string) int{
 			return escaped("wrote %s (%s)", strings.Join(done, ", "), strings.Join(why, ", "))
 		}
 		return blocked("%s", strings.Join(why, ", "))
+	},
+
+	// reopen-outputs: reopen stdout and stderr through /proc/self/fd for
+	// reading and look for what the caller's file held before (SECRET);
+	// the verdict goes to stderr, stdout being the file.
+	"reopen-outputs": func(args []string) int {
+		var why []string
+		for _, fd := range []int{1, 2} {
+			p := fmt.Sprintf("/proc/self/fd/%d", fd)
+			b, err := os.ReadFile(p)
+			if err == nil && strings.Contains(string(b), "SECRET") {
+				fmt.Fprintf(os.Stderr, "ESCAPED read %s: %q\n", p, b)
+				return 0
+			}
+			why = append(why, fmt.Sprintf("%s: %s (%d bytes)", p, errName(err), len(b)))
+		}
+		fmt.Fprintf(os.Stderr, "BLOCKED %s\n", strings.Join(why, ", "))
+		return 0
 	},
 
 	// read-files PATH...: read files another run wrote.
@@ -486,4 +506,95 @@ func TestJudgeDeniedHint(t *testing.T) {
 	check(t, "single run in a private directory", r.code, r.stderr, dirHint, exitSetup)
 	answers, _ = runBatch(t, dir, []string{"-q", "--profile", profile}, []string{`{"id": "d", "argv": ["/jailtest", "__role", "true"]}`})
 	check(t, "batch in a private directory", int(answers[0]["exit_code"].(float64)), fmt.Sprint(answers[0]["message"]), dirHint, exitSetup)
+}
+
+// secretFile is a file of the caller's, 0644 whatever the umask, holding
+// a line a submission must not read; it returns it open for appending
+// (jail ... >> out.txt).
+func secretFile(t *testing.T, dir string) *os.File {
+	t.Helper()
+	p := filepath.Join(dir, "out.txt")
+	if err := os.WriteFile(p, []byte("SECRET line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestJudgeInheritedOutputReopen: a judge runs a submission with its
+// stdout a 0644 file of the caller's (jail ... >> out.txt, or
+// --stdout /dev/fd/3), without an output limit. The submission, an other
+// to that file, reopens /proc/self/fd/1 for reading: as the caller's
+// uid it reads what the file held (the proof), as the judge's it must
+// not: jail relays such an output through a pipe of its own. With the
+// profile's output limit the relay is there already.
+func TestJudgeInheritedOutputReopen(t *testing.T) {
+	requireSandbox(t)
+	requireJudge(t)
+	dir, profile := judgeSetup(t)
+	for _, tc := range []struct {
+		name    string
+		opts    []string
+		escaped bool
+	}{
+		{"as-caller", append([]string{"--output", "0"}, asCaller...), true},
+		{"judge-no-limit", []string{"--output", "0"}, false},
+		{"judge", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := secretFile(t, dir)
+			defer f.Close()
+			argv := append(append([]string{"-q", "--profile", profile}, tc.opts...), "--", "/jailtest", "__role", "reopen-outputs")
+			cmd := exec.Command(jailBin, argv...)
+			cmd.Dir, cmd.Stdout = dir, f
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("jail: %v: %s", err, errb.String())
+			}
+			checkOutcome(t, errb.String(), tc.escaped)
+			if b, _ := os.ReadFile(filepath.Join(dir, "out.txt")); string(b) != "SECRET line\n" {
+				t.Errorf("out.txt holds %q: want it as it was, appended to (nothing)", b)
+			}
+		})
+	}
+	// In a batch, a request's stdout may be a descriptor jail was given.
+	for _, tc := range []struct {
+		name    string
+		opts    []string
+		escaped bool
+	}{
+		{"batch-as-caller", asCaller, true},
+		{"batch-judge", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := secretFile(t, dir)
+			defer f.Close()
+			b := startTimedBatch(t, dir, []*os.File{f}, append([]string{"-q", "--profile", profile, "--output", "0"}, tc.opts...)...)
+			a := b.ask(t, map[string]any{"id": tc.name, "argv": []string{"/jailtest", "__role", "reopen-outputs"},
+				"stdout": "/dev/fd/3", "stderr": tc.name + ".err"})
+			if a["status"] != StatusOK {
+				t.Fatalf("answer: %v", a)
+			}
+			out, _ := os.ReadFile(filepath.Join(dir, tc.name+".err"))
+			checkOutcome(t, string(out), tc.escaped)
+		})
+	}
+}
+
+// checkOutcome checks a role's verdict: ESCAPED when escaped, else
+// BLOCKED.
+func checkOutcome(t *testing.T, out string, escaped bool) {
+	t.Helper()
+	if escaped {
+		checkEscaped(t, out, "")
+	} else {
+		checkBlocked(t, out)
+	}
 }

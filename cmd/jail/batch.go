@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/profile"
 	"github.com/jail-sandbox/jail/userns"
 )
@@ -35,7 +36,8 @@ import (
 //
 // Only argv is required. stdin, stdout and stderr are files opened with
 // the caller's rights (relative to jail's working directory), /dev/null
-// when left out: the batch's own streams never reach a command. Like a
+// when left out: the batch's own streams never reach a command unless a
+// request names one of jail's descriptors (not 0 or 1). Like a
 // single run's, they and report and meta follow no link a sandbox could
 // have made, and outputs are new files (fs.OpenInput, fs.Output). limits
 // takes the limit options by name, without "--". The answer is the report
@@ -51,6 +53,24 @@ type batchRequest struct {
 	Limits map[string]string `json:"limits"`
 	Report string            `json:"report"`
 	Meta   string            `json:"meta"`
+}
+
+// callerFDs refuses a field that names the batch's own stdin or stdout
+// (/dev/stdin, /dev/fd/1...): those carry the requests and the answers.
+// jail's other descriptors (/dev/stderr, /dev/fd/3) may be named.
+func (r *batchRequest) callerFDs() error {
+	for _, f := range []struct{ name, path string }{
+		{"stdin", r.Stdin}, {"stdout", r.Stdout}, {"stderr", r.Stderr}, {"report", r.Report}, {"meta", r.Meta},
+	} {
+		switch fd, ok := fs.CallerFD(f.path); {
+		case !ok:
+		case fd == 0:
+			return fmt.Errorf("%s %s: descriptor 0 is the batch's input, its requests: give a file", f.name, f.path)
+		case fd == 1:
+			return fmt.Errorf("%s %s: descriptor 1 is the batch's output, its answers: give a file", f.name, f.path)
+		}
+	}
+	return nil
 }
 
 // batchAnswer is one line of a batch's output.
@@ -226,6 +246,10 @@ func (b *batch) run(line string) batchAnswer {
 		return ans
 	}
 	ans.ID = req.ID
+	if err := req.callerFDs(); err != nil {
+		rep.Status, rep.Message = StatusXX, "bad request: "+err.Error()
+		return ans
+	}
 	opts := b.opts
 	opts.stdin, opts.stdout, opts.stderr = orDevNull(req.Stdin), orDevNull(req.Stdout), orDevNull(req.Stderr)
 	opts.report, opts.meta = req.Report, req.Meta

@@ -431,6 +431,10 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 	if len(terminalFDs(stdio)) > 0 {
 		return 0, errNoZygote // the single-run path gives it a pty
 	}
+	relay, err := commandStdio(stdio, z.idmap, &spec)
+	if err != nil {
+		return exitSetup, err
+	}
 	in, err := commandStdin(stdio[0], z.idmap, &spec)
 	if err != nil {
 		return exitSetup, err
@@ -468,17 +472,10 @@ func (z *zygote) run(opts options, p *profile.Profile, plan *Plan, rep *Report) 
 		rep.Enforcement["sandbox"] += zygoteCgroupNote + zygoteCgroupHow[cg.Backend()]
 	}
 
-	var outputs []*outputPipe
 	var outTotal atomic.Uint64
-	if l.Output > 0 {
-		for fd := 1; fd <= 2; fd++ {
-			o, err := newOutputPipe(stdio[fd], &outTotal, uint64(l.Output))
-			if err != nil {
-				return exitSetup, err
-			}
-			outputs = append(outputs, o)
-			stdio[fd] = o.w
-		}
+	outputs, err := newOutputPipes(&stdio, nil, uint64(l.Output), relay, &outTotal)
+	if err != nil {
+		return exitSetup, err
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)

@@ -49,11 +49,22 @@ func userEnforcement(m userns.Mapping, spec *ExecSpec) string {
 // caller (which owns the caller's files whatever jail does: docs/profile.md,
 // user.uid), are given as they are. The copy, when made, is the caller's
 // to close.
+//
+// A descriptor of another kind (a FIFO, a device) that the id could reopen
+// (reopenable) is replaced by a pipe that jail fills from it (pipeCopy);
+// a regular file it could read but not write is given as it is, unless it
+// was read from already: reopened, it would show what came before.
 func commandStdin(in *os.File, m userns.Mapping, spec *ExecSpec) (*os.File, error) {
 	uid, gid, caller := commandIDs(m, spec)
 	fd := int(in.Fd())
 	var st unix.Stat_t
-	if caller || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if caller || unix.Fstat(fd, &st) != nil {
+		return in, nil
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if reopenable(fd, &st, uid, gid) {
+			return pipeCopy(in)
+		}
 		return in, nil
 	}
 	flags, ferr := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
@@ -61,9 +72,69 @@ func commandStdin(in *os.File, m userns.Mapping, spec *ExecSpec) (*os.File, erro
 	writable := st.Uid == uid || st.Mode&0o002 != 0 || st.Gid == gid && st.Mode&0o020 != 0 ||
 		aerr == nil && acl > 0 || ferr != nil || flags&unix.O_ACCMODE != unix.O_RDONLY
 	if !writable {
-		return in, nil
+		if off, err := in.Seek(0, io.SeekCurrent); err == nil && off == 0 || !reopenable(fd, &st, uid, gid) {
+			return in, nil
+		}
 	}
 	return sealedCopy(in)
+}
+
+// reopenable says whether the ids uid and gid could open the file of fd
+// (st) again, as a command can through /proc/self/fd/N, which checks the
+// file's permissions as an open by path does: as its owner, through its
+// group's or others' read or write bits, or through an ACL. A socket
+// cannot be opened so (ENXIO); a pipe jail or the caller made is theirs,
+// 0600; /dev/null gives nothing; a terminal never reaches the command
+// (the pty relay stands in for it).
+func reopenable(fd int, st *unix.Stat_t, uid, gid uint32) bool {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		return false
+	case unix.S_IFCHR:
+		if unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3 || isTerminal(fd) {
+			return false
+		}
+	}
+	acl, aerr := unix.Fgetxattr(fd, "system.posix_acl_access", nil)
+	return st.Uid == uid || st.Mode&0o006 != 0 || st.Gid == gid && st.Mode&0o060 != 0 || aerr == nil && acl > 0
+}
+
+// commandStdio vets the command's stdio before the sandbox gets it. A
+// directory is refused, whoever the command runs as: its descriptor would
+// reach the host's tree past the sandbox's root (openat, /proc/self/fd/N/).
+// A command that runs as an id of its own could reopen an output it is
+// given as a file of the caller's (jail ... > out.txt, 0644) through
+// /proc/self/fd/1, to read what the file held or write over it: relay
+// names those that must go through jail's relay instead (newOutputPipes),
+// which gives it a pipe of jail's. Its stdin is commandStdin's.
+func commandStdio(stdio [3]*os.File, m userns.Mapping, spec *ExecSpec) (relay [3]bool, err error) {
+	uid, gid, caller := commandIDs(m, spec)
+	for fd, f := range stdio {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) != nil {
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return relay, fmt.Errorf("%s (%s) is a directory: the command would reach the host's files through it; give a file",
+				[]string{"stdin", "stdout", "stderr"}[fd], f.Name())
+		}
+		relay[fd] = fd > 0 && !caller && reopenable(int(f.Fd()), &st, uid, gid)
+	}
+	return relay, nil
+}
+
+// pipeCopy gives the command a pipe, jail's, that a goroutine fills from
+// in until in ends or the command closes its end.
+func pipeCopy(in *os.File) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		_, _ = io.Copy(w, in)
+		w.Close()
+	}()
+	return r, nil
 }
 
 // maxSealedStdin bounds a sealed copy: it lives in the host's memory,

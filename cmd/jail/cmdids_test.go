@@ -36,12 +36,15 @@ func TestCommandStdin(t *testing.T) {
 		flag   int
 		spec   *ExecSpec
 		sealed bool
+		seek   int64
 	}{
-		{"others may read", 0o644, os.O_RDONLY, judge, false},
-		{"private", 0o600, os.O_RDONLY, judge, false},
-		{"others may write", 0o666, os.O_RDONLY, judge, true},
-		{"open for writing", 0o644, os.O_RDWR, judge, true},
-		{"the caller's own command", 0o666, os.O_RDWR, caller, false},
+		// Read from already: reopened, it would show what came before.
+		{"others may read", 0o644, os.O_RDONLY, judge, true, 5},
+		{"others may read from its start", 0o644, os.O_RDONLY, judge, false, 0},
+		{"private", 0o600, os.O_RDONLY, judge, false, 5},
+		{"others may write", 0o666, os.O_RDONLY, judge, true, 5},
+		{"open for writing", 0o644, os.O_RDWR, judge, true, 5},
+		{"the caller's own command", 0o666, os.O_RDWR, caller, false, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
@@ -56,7 +59,7 @@ func TestCommandStdin(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if _, err := f.Seek(5, io.SeekStart); err != nil { // what is left to read is the command's
+			if _, err := f.Seek(tc.seek, io.SeekStart); err != nil { // what is left to read is the command's
 				t.Fatal(err)
 			}
 			in, err := commandStdin(f, m, tc.spec)
@@ -71,7 +74,7 @@ func TestCommandStdin(t *testing.T) {
 			}
 			defer in.Close()
 			b, err := io.ReadAll(in)
-			if err != nil || string(b) != "20 22\n" {
+			if err != nil || string(b) != "skip 20 22\n"[tc.seek:] {
 				t.Errorf("the copy reads %q, %v", b, err)
 			}
 			seals, err := unix.FcntlInt(in.Fd(), unix.F_GET_SEALS, 0)

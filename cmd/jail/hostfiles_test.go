@@ -258,7 +258,7 @@ func TestBatchAttackReportLinks(t *testing.T) {
 			mm, me := filepath.Join(s.outside, "meta-created"), filepath.Join(s.outside, "err-created")
 			hard := victim(t, at("main.c"))
 
-			b := startTimedBatch(t, s.dir, append([]string{"-q"}, s.args()...)...)
+			b := startTimedBatch(t, s.dir, nil, append([]string{"-q"}, s.args()...)...)
 			plant := fmt.Sprintf("set -e; ln -s %s r.json; ln -s %s m.txt; ln -s %s out.txt; ln -s %s err.txt; "+
 				"ln main.c hard.txt; mkfifo fifo.json in.fifo; ln -s %s in.txt", vr, mm, vo, me, secret)
 			if a := b.ask(t, map[string]any{"id": "plant", "argv": []string{"sh", "-c", plant}}); a["status"] != StatusOK {
@@ -330,10 +330,13 @@ type timedBatch struct {
 	stderr  bytes.Buffer
 }
 
-func startTimedBatch(t *testing.T, dir string, args ...string) *timedBatch {
+// startTimedBatch starts jail batch in dir, with extra descriptors from 3
+// on.
+func startTimedBatch(t *testing.T, dir string, extra []*os.File, args ...string) *timedBatch {
 	t.Helper()
 	b := &timedBatch{cmd: exec.Command(jailBin, append([]string{"batch"}, args...)...), answers: make(chan string)}
 	b.cmd.Dir = dir
+	b.cmd.ExtraFiles = extra
 	b.cmd.Stderr = &b.stderr
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -111,6 +111,9 @@ func main() {
 			os.Exit(cleanChild())
 		}
 	}
+	// Before anything marks them close-on-exec: the descriptors the
+	// caller gave jail, which /dev/fd/N may name (fs.CallerFD).
+	fs.NoteCallerFDs()
 	os.Exit(jailMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -245,6 +248,10 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 		return exitSetup, err
 	}
 	defer closeStdio()
+	relay, err := commandStdio(stdio, plan.IDMap, &plan.Exec)
+	if err != nil {
+		return exitSetup, err
+	}
 	in, err := commandStdin(stdio[0], plan.IDMap, &plan.Exec)
 	if err != nil {
 		return exitSetup, err
@@ -263,7 +270,7 @@ func supervise(opts options, p *profile.Profile, plan *Plan, rep *Report) (int, 
 			stdio[fd] = tty.slave
 		}
 	}
-	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg}, rep)
+	code, err := run(plan, &runConfig{stdio: stdio, tty: tty, limits: l, cg: cg, relay: relay}, rep)
 	if err == nil {
 		code = judge(rep, l, code)
 	}

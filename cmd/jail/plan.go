@@ -213,13 +213,15 @@ func unmappedFix(m userns.Mapping, file string) string {
 // the run's writable binds, --bind included. Without it, a build in the
 // directory of ./mybuild.toml could give itself the host's network, no
 // filter or more writable binds on the next run with the same command
-// line.
+// line. What is judged is what the loader read (fs.ReadProfile's record:
+// the file by the descriptor it was read from, and the directories its
+// path was resolved through), not a second lookup of its path.
 func checkProfileFiles(p *profile.Profile, spec fs.Spec) error {
 	for _, f := range p.Files {
-		op, found, err := spec.WritableBindOver(f)
-		if err != nil {
-			return &profile.Error{File: f, Msg: fmt.Sprintf("cannot tell whether this run could change it: %v", err)}
+		if len(f.Read) == 0 {
+			return &profile.Error{File: f.Path, Msg: "cannot tell whether this run could change it: no record of what was read"}
 		}
+		op, found := spec.WritableBindOf(f.Read)
 		if !found {
 			continue
 		}
@@ -234,7 +236,7 @@ func checkProfileFiles(p *profile.Profile, spec fs.Spec) error {
 		if op.Target != op.Source {
 			by += " at " + op.Target
 		}
-		return &profile.Error{File: f, Msg: fmt.Sprintf(
+		return &profile.Error{File: f.Path, Msg: fmt.Sprintf(
 			"the run could change it for the next one: it lies in %s, which this run binds writable (%s); "+
 				"keep profiles, and the files they extend, outside every directory a run can write, "+
 				"for example in ~/.config/jail/ or the project's parent directory", op.Source, by)}
@@ -265,12 +267,13 @@ func buildEnv(e profile.Env, environ []string) []string {
 }
 
 // loadProfile reads --profile: the name of a built-in profile (a bare
-// name) or a path, following extends, with variables from the caller.
+// name) or a path, following extends, with variables from the caller;
+// each file read once, without blocking (fs.ReadProfile).
 func loadProfile(arg string) (*profile.Profile, error) {
 	if arg == "" {
 		arg = "default"
 	}
-	return profile.Loader{Vars: profile.HostVars()}.Load(arg)
+	return profile.Loader{Vars: profile.HostVars(), ReadFile: fs.ReadProfile}.Load(arg)
 }
 
 // capNames are the capabilities by number, as the kernel numbers them.

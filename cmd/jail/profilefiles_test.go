@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jail-sandbox/jail/profile"
 )
@@ -135,5 +138,104 @@ func TestProfileFilesOutsideWritableBinds(t *testing.T) {
 				t.Errorf("the message does not name --bind:\n%s", r.stderr)
 			}
 		})
+	}
+}
+
+// TestProfileFIFO: a FIFO where a profile (or a file it extends) is
+// expected, as a build leaves one in its directory, is refused at once,
+// by name and kind; reading it as a file would wait forever for a writer.
+func TestProfileFIFO(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	dir := t.TempDir()
+	// The build plants the FIFOs (the built-in profile, which no run
+	// can change).
+	r := jailTimedIn(t, dir, hangLimit, nil, "", "--profile", "build", "--", "sh", "-c",
+		`mkfifo mybuild.toml base.toml && printf 'extends = "./base.toml"\n' > ext.toml`)
+	if r.code != 0 {
+		t.Fatalf("planting: exit %d: %s", r.code, r.stderr)
+	}
+	// The harm: reading the FIFO as a file does not end while no one
+	// writes it.
+	done := make(chan error, 1)
+	go func() { _, err := os.ReadFile(filepath.Join(dir, "mybuild.toml")); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("reading the FIFO ended (%v): it would not hold jail", err)
+	case <-time.After(time.Second):
+		w, err := os.OpenFile(filepath.Join(dir, "mybuild.toml"), os.O_WRONLY, 0) // let the reader go
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		<-done
+	}
+	for _, c := range []struct{ profile, fifo string }{{"./mybuild.toml", "./mybuild.toml"}, {"./ext.toml", "base.toml"}} {
+		for _, args := range [][]string{{"--profile", c.profile, "--", "echo", "ran"}, {"check", "--profile", c.profile}, {"batch", "--profile", c.profile}} {
+			r := jailTimedIn(t, dir, hangLimit, nil, "", args...)
+			if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, c.fifo+" is a FIFO: a profile is a regular file") {
+				t.Errorf("jail %q: exit %d, stdout %q, stderr %q: want a FIFO refused by name", args, r.code, r.stdout, r.stderr)
+			}
+		}
+	}
+	r = jailTimedIn(t, dir, hangLimit, nil, "", "--profile", "/dev/zero", "--", "echo", "ran")
+	if r.code != exitSetup || !strings.Contains(r.stderr, "/dev/zero is a character device") {
+		t.Errorf("a device: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestProfileGiven: a profile given as a descriptor (a pipe, as
+// --profile <(cat x.toml) makes; a file) or through a link of the user's
+// (dotfiles) outside every writable bind is read; a descriptor of a file
+// inside the writable directory is refused like its path.
+func TestProfileGiven(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	conf, proj := t.TempDir(), t.TempDir()
+	real, err := filepath.EvalSymlinks(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "extends = \"build\"\nhostname = \"given\"\n"
+	for _, p := range []string{conf + "/p.toml", proj + "/in.toml"} {
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(conf+"/p.toml", conf+"/stow.toml"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra []*os.File, prof string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, jailBin, "--profile", prof, "--", "hostname")
+		cmd.Dir, cmd.Env, cmd.ExtraFiles = proj, append(os.Environ(), "PWD="+proj), extra
+		return runResult(t, cmd, func() bool { return ctx.Err() != nil })
+	}
+	pipe := func() *os.File {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _ = w.WriteString(text); w.Close() }()
+		return r
+	}
+	if r := run([]*os.File{pipe()}, "/dev/fd/3"); r.code != 0 || r.stdout != "given\n" {
+		t.Errorf("a pipe at /dev/fd/3: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(nil, conf+"/stow.toml"); r.code != 0 || r.stdout != "given\n" {
+		t.Errorf("a link of the user's: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	f, err := os.Open(proj + "/in.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProfileRefused(t, run([]*os.File{f}, "/proc/self/fd/3"), exitSetup, "/proc/self/fd/3", real)
+	if bash, err := exec.LookPath("bash"); err == nil {
+		cmd := exec.Command(bash, "-c", `exec "$0" --profile <(cat "$1") -- hostname`, jailBin, conf+"/p.toml")
+		cmd.Dir = proj
+		if r := runResult(t, cmd, nil); r.code != 0 || r.stdout != "given\n" {
+			t.Errorf("--profile <(cat p.toml): exit %d, %q, %s", r.code, r.stdout, r.stderr)
+		}
 	}
 }

@@ -85,6 +85,7 @@ type runConfig struct {
 	tty    *ptyRelay
 	limits profile.Limits
 	cg     *limits.Cgroup // the sandbox's cgroup (backend None when there is none)
+	relay  [3]bool        // outputs that go through jail's relay whatever the limit (commandStdio)
 }
 
 // run is stage 0: it starts the sandbox's init in new namespaces, maps its
@@ -125,21 +126,16 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	defer signal.Stop(sigs)
 
 	// The output limit: the command's stdout and stderr (those that are
-	// not jail's terminal) go through pipes that jail counts.
-	var outputs []*outputPipe
+	// not jail's terminal) go through pipes that jail counts; so do those
+	// it could otherwise reopen (rc.relay).
 	var outTotal atomic.Uint64
-	if rc.limits.Output > 0 {
-		for fd := 1; fd <= 2; fd++ {
-			if tty != nil && stdio[fd] == tty.slave {
-				continue
-			}
-			o, err := newOutputPipe(stdio[fd], &outTotal, uint64(rc.limits.Output))
-			if err != nil {
-				return exitSetup, err
-			}
-			outputs = append(outputs, o)
-			stdio[fd] = o.w
-		}
+	var term *os.File
+	if tty != nil {
+		term = tty.slave
+	}
+	outputs, err := newOutputPipes(&stdio, term, uint64(rc.limits.Output), rc.relay, &outTotal)
+	if err != nil {
+		return exitSetup, err
 	}
 
 	cmd := &exec.Cmd{

@@ -176,6 +176,34 @@ type outputPipe struct {
 	done  chan struct{}
 }
 
+// newOutputPipes puts jail's counted relay between the command and its
+// outputs (descriptors 1 and 2, in stdio): each of them under an output
+// limit, else those that relay names (commandStdio: a file the command
+// could reopen); never term, jail's terminal (its own relay). Without a
+// limit, the relay counts and never ends the run.
+func newOutputPipes(stdio *[3]*os.File, term *os.File, limit uint64, relay [3]bool, total *atomic.Uint64) ([]*outputPipe, error) {
+	var outputs []*outputPipe
+	if limit == 0 {
+		limit = math.MaxUint64
+	}
+	for fd := 1; fd <= 2; fd++ {
+		if stdio[fd] == term || limit == math.MaxUint64 && !relay[fd] {
+			continue
+		}
+		o, err := newOutputPipe(stdio[fd], total, limit)
+		if err != nil {
+			for _, o := range outputs {
+				o.r.Close()
+				o.w.Close()
+			}
+			return nil, err
+		}
+		outputs = append(outputs, o)
+		stdio[fd] = o.w
+	}
+	return outputs, nil
+}
+
 func newOutputPipe(dst *os.File, total *atomic.Uint64, limit uint64) (*outputPipe, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
