@@ -314,7 +314,7 @@ func Prepare(spec Spec, id string) (*Cgroup, error) {
 	var c *Cgroup
 	if named != "" {
 		if isV2Dir(h, named) {
-			c, err = prepareV2(h, spec, id, filepath.Clean(named), false)
+			c, err = prepareV2(h, spec, id, filepath.Clean(named), false, 0)
 		} else {
 			c, err = prepareV1Named(h, spec, id, named)
 		}

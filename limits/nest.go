@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,16 +90,9 @@ func (c *Cgroup) Child(spec Spec, id string, extraPids int64) (*Cgroup, error) {
 		}
 		return finish(child, spec)
 	}
-	child, err := prepareV2(nil, spec, id, c.leaf, false)
+	child, err := prepareV2(nil, spec, id, c.leaf, false, extraPids)
 	if err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
-	}
-	if spec.Pids > 0 && extraPids != 0 && exists(filepath.Join(child.leaf, "pids.max")) {
-		v := strconv.FormatInt(max(int64(spec.Pids)+extraPids, 1), 10)
-		if err := writeFile(filepath.Join(child.leaf, "pids.max"), v); err != nil {
-			child.Remove()
-			return nil, fmt.Errorf("limits: %w", err)
-		}
 	}
 	return finish(child, spec)
 }

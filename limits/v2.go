@@ -67,12 +67,14 @@ func prepareV2Auto(h *hostCgroups, spec Spec, id string) (*Cgroup, error) {
 			return nil, notUsable{fmt.Sprintf("%s is not writable by us (not delegated): %v", f, err)}
 		}
 	}
-	return prepareV2(h, spec, id, own, true)
+	return prepareV2(h, spec, id, own, true, 0)
 }
 
 // prepareV2 creates parent/jail-<id>. own says that parent is our own
 // cgroup, which we may empty by moving ourselves into supervisorLeaf.
-func prepareV2(h *hostCgroups, spec Spec, id, parent string, own bool) (*Cgroup, error) {
+// extraPids is added to the pids.max written (which stays at least 1), not
+// to the limit reported: the tasks of jail in the cgroup (Child).
+func prepareV2(h *hostCgroups, spec Spec, id, parent string, own bool, extraPids int64) (*Cgroup, error) {
 	st, err := os.Stat(parent)
 	if err != nil {
 		return nil, err
@@ -151,7 +153,7 @@ func prepareV2(h *hostCgroups, spec Spec, id, parent string, own bool) (*Cgroup,
 	}
 	if slices.Contains(enabled, "pids") {
 		if spec.Pids > 0 {
-			res.Pids = &cgroup2.Pids{Max: int64(spec.Pids)}
+			res.Pids = &cgroup2.Pids{Max: max(int64(spec.Pids)+extraPids, 1)}
 			c.applied["pids"] = fmt.Sprintf("cgroup: pids.max=%d", spec.Pids)
 		}
 	} else {

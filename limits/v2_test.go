@@ -271,11 +271,11 @@ func TestV2FakeNest(t *testing.T) {
 	if holder.Backend() != Cgroup2 || holder.FD() < 0 || holder.Paths()[0] != filepath.Join(leaf, "zygote") {
 		t.Fatalf("holder %s %d %v", holder.Backend(), holder.FD(), holder.Paths())
 	}
+	runLeaf := filepath.Join(leaf, "jail-r1")
 	run, err := c.Child(Spec{Memory: 32 << 20, Pids: 8}, "r1", -2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runLeaf := filepath.Join(leaf, "jail-r1")
 	if run.Paths()[0] != runLeaf || run.FD() < 0 {
 		t.Fatalf("run cgroup %v %d", run.Paths(), run.FD())
 	}
