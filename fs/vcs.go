@@ -30,6 +30,9 @@ import (
 //   - the .git files of a git directory's worktrees (worktrees/*/gitdir)
 //     and submodules (modules/**/config core.worktree): git status in the
 //     repository runs git in each submodule;
+//   - the submodule directories its index lists (gitlinks, gitindex.go):
+//     a checked-out one's .git, and one that is not checked out, the
+//     directory itself, so that the run cannot make it a repository;
 //
 // each when it lies inside a writable bind (elsewhere the sandbox cannot
 // write it, or does not see it). An entry of the profile at the same target
@@ -48,8 +51,12 @@ import (
 // contents stay the sandbox's to change.
 //
 // Not covered: a new repository the run creates in a subdirectory (git
-// there would use it), and a .git that is a symlink (what it names is
-// kept read-only; the link itself can be replaced).
+// there would use it), a submodule directory that is missing (the run
+// could create it), and a .git that is a symlink (what it names is kept
+// read-only; the link itself can be replaced).
+
+// vcsWhere is the Where of the binds protectVCS adds.
+const vcsWhere = "protect_vcs"
 
 // vcsNames are the metadata directories looked for.
 var vcsNames = []string{".git", ".hg"}
@@ -126,7 +133,7 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 				dir := filepath.Join(op.Target, filepath.Join(rel[:i]...))
 				if !taken[dir] {
 					taken[dir] = true
-					pin, err := vcsBind(filepath.Join(op.Source, filepath.Join(rel[:i]...)), dir, true, "protect_vcs (pins "+p+")")
+					pin, err := vcsBind(filepath.Join(op.Source, filepath.Join(rel[:i]...)), dir, true, vcsWhere+" (pins "+p+")")
 					if err != nil {
 						return nil, err
 					}
@@ -134,7 +141,7 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 				}
 			}
 			taken[target] = true
-			ro, err := vcsBind(p, target, false, "protect_vcs")
+			ro, err := vcsBind(p, target, false, vcsWhere)
 			if err != nil {
 				return nil, err
 			}
@@ -154,7 +161,7 @@ func vcsBind(p, target string, rw bool, where string) (Op, error) {
 		err = &os.PathError{Op: "resolve", Path: p, Err: ErrSourceChanged}
 	}
 	if err != nil {
-		return Op{}, fmt.Errorf("protect_vcs: %w", err)
+		return Op{}, fmt.Errorf("%s: %w", vcsWhere, err)
 	}
 	return Op{Kind: OpBind, Source: src.path, Target: target, RW: rw, IsDir: src.isDir, ID: src.id, Where: where}, nil
 }
@@ -193,6 +200,7 @@ func (s *vcsScan) entry(p string) {
 		s.add(p)
 		if git {
 			s.gitDir(p)
+			s.gitlinks(p, filepath.Dir(p))
 		} else {
 			s.hgDir(p)
 		}
@@ -201,13 +209,13 @@ func (s *vcsScan) entry(p string) {
 		s.add(p)
 		if text, ok := s.read(p); ok {
 			if dir, ok := strings.CutPrefix(firstLine(text), "gitdir:"); ok {
-				s.gitDirRef(filepath.Dir(p), strings.TrimSpace(dir))
+				s.gitlinks(s.gitDirRef(filepath.Dir(p), strings.TrimSpace(dir)), filepath.Dir(p))
 			}
 		}
 	case fi.Mode()&fs.ModeSymlink != 0:
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			if git {
-				s.gitDirRef(filepath.Dir(p), real)
+				s.gitlinks(s.gitDirRef(filepath.Dir(p), real), filepath.Dir(p))
 			} else if s.writable(real) {
 				s.add(real)
 			}
@@ -216,23 +224,27 @@ func (s *vcsScan) entry(p string) {
 }
 
 // gitDirRef protects the git directory that ref (relative to base) names,
-// when a writable bind holds it.
-func (s *vcsScan) gitDirRef(base, ref string) {
+// when a writable bind holds it, and returns its real path ("" when there
+// is none).
+func (s *vcsScan) gitDirRef(base, ref string) string {
 	if ref == "" {
-		return
+		return ""
 	}
 	if !filepath.IsAbs(ref) {
 		ref = filepath.Join(base, ref)
 	}
 	real, err := filepath.EvalSymlinks(ref)
 	if err != nil {
-		return // a dangling reference: git fails there too
+		return "" // a dangling reference: git fails there too
 	}
-	if fi, err := os.Stat(real); err != nil || !fi.IsDir() || !s.writable(real) {
-		return
+	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
+		return ""
 	}
-	s.add(real)
-	s.gitDir(real)
+	if s.writable(real) {
+		s.add(real)
+		s.gitDir(real)
+	}
+	return real
 }
 
 // gitDir follows a git directory's references: its commondir (a
@@ -248,7 +260,9 @@ func (s *vcsScan) gitDir(dir string) {
 	}
 	for _, name := range s.list(filepath.Join(dir, "worktrees")) {
 		if text, ok := s.read(filepath.Join(dir, "worktrees", name, "gitdir")); ok {
-			s.gitFile(strings.TrimSpace(firstLine(text)))
+			file := strings.TrimSpace(firstLine(text))
+			s.gitFile(file)
+			s.gitlinks(filepath.Join(dir, "worktrees", name), filepath.Dir(file))
 		}
 	}
 	s.modules(filepath.Join(dir, "modules"))
@@ -270,6 +284,7 @@ func (s *vcsScan) modules(dir string) {
 				wt = filepath.Join(m, wt)
 			}
 			s.gitFile(filepath.Join(wt, ".git"))
+			s.gitlinks(m, wt)
 		}
 		s.gitDir(m)
 	}
@@ -286,6 +301,76 @@ func (s *vcsScan) gitFile(p string) {
 	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && s.writable(p) {
 		s.add(p)
 	}
+}
+
+// gitlinks protects the submodule directories of the work tree whose git
+// directory is gitDir (real paths), as its index lists them (gitindex.go):
+// git status at the work tree's root runs git in each that holds a .git.
+// A checked-out submodule's .git is protected as any (entry); the
+// directory of one that is not checked out is bound read-only itself, so
+// that the run cannot make it a repository.
+func (s *vcsScan) gitlinks(gitDir, workTree string) {
+	if gitDir == "" || s.seen["index:"+gitDir] {
+		return
+	}
+	s.seen["index:"+gitDir] = true
+	wt, err := filepath.EvalSymlinks(workTree)
+	if err != nil {
+		return
+	}
+	fd, err := unix.Open(gitDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	links, err := readGitlinks(fd, gitDir, s.hashSize(gitDir))
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	for _, rel := range links {
+		if s.budget--; s.budget <= 0 {
+			return
+		}
+		if gitlinkPath(rel) {
+			s.gitlink(filepath.Join(wt, rel))
+		}
+	}
+}
+
+// gitlink protects the submodule directory p (see gitlinks). One that is
+// missing is not covered (the run could create it); one behind a symlink
+// is one git does not go into.
+func (s *vcsScan) gitlink(p string) {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil || real != p || !s.writable(p) {
+		return
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		return
+	}
+	if _, err := os.Lstat(filepath.Join(p, ".git")); err == nil {
+		s.entry(filepath.Join(p, ".git"))
+		return
+	}
+	s.add(p)
+}
+
+// hashSize is the length of an object name in the repository of the git
+// directory dir: 32 bytes with extensions.objectFormat = sha256 in its
+// config (its common directory's, for a worktree's), else 20.
+func (s *vcsScan) hashSize(dir string) int {
+	if text, ok := s.read(filepath.Join(dir, "commondir")); ok {
+		if ref := strings.TrimSpace(firstLine(text)); filepath.IsAbs(ref) {
+			dir = ref
+		} else if ref != "" {
+			dir = filepath.Join(dir, ref)
+		}
+	}
+	if text, ok := s.read(filepath.Join(dir, "config")); ok && strings.EqualFold(gitConfigValue(text, "extensions", "objectformat"), "sha256") {
+		return 32
+	}
+	return 20
 }
 
 // hgDir follows .hg/sharedpath (hg share: the shared repository's .hg).

@@ -183,6 +183,17 @@ done`
 	git(t, main, "fsck")
 }
 
+// protectVCSOff writes a profile that extends build with protect_vcs =
+// false (outside every directory a test binds) and returns its path.
+func protectVCSOff(t *testing.T) string {
+	t.Helper()
+	off := filepath.Join(t.TempDir(), "off.toml")
+	if err := os.WriteFile(off, []byte("extends = \"build\"\nprotect_vcs = false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return off
+}
+
 // TestProtectVCSOptIn: a step that must commit binds .git itself (the
 // profile's entry wins), or uses a profile with protect_vcs = false.
 func TestProtectVCSOptIn(t *testing.T) {
@@ -201,11 +212,7 @@ func TestProtectVCSOptIn(t *testing.T) {
 	if r.code != 0 || r.stdout != "committed\n" {
 		t.Fatalf("--bind .git: exit %d, %q: %s", r.code, r.stdout, r.stderr)
 	}
-	off := filepath.Join(base, "commit.toml")
-	if err := os.WriteFile(off, []byte("extends = \"build\"\nprotect_vcs = false\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r = jailIn(t, dir, nil, "--profile", off, "--", "sh", "-c", commit)
+	r = jailIn(t, dir, nil, "--profile", protectVCSOff(t), "--", "sh", "-c", commit)
 	if r.code != 0 || r.stdout != "committed\n" {
 		t.Fatalf("protect_vcs = false: exit %d, %q: %s", r.code, r.stdout, r.stderr)
 	}
@@ -243,5 +250,62 @@ func TestProtectVCSBatch(t *testing.T) {
 	}
 	if got := git(t, repo, "config", "--local", "--list"); strings.Contains(got, "fsmonitor") {
 		t.Errorf("a batch run set core.fsmonitor:\n%s", got)
+	}
+}
+
+// gitStatus runs git status in dir as the caller would, not above
+// ceiling, whatever its outcome (outside a repository it fails).
+func gitStatus(dir, ceiling string) string {
+	cmd := exec.Command("git", "status", "--short")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME="+dir, "GIT_CEILING_DIRECTORIES="+ceiling)
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
+// TestAttackSubmoduleInitFromBuild: a submodule that is not checked out
+// (an empty directory at a gitlink path) stays read-only and in place
+// under build: the build cannot make it a repository, nor move it or its
+// parent away and make one at its path; git status at the root runs
+// nothing. With protect_vcs = false it runs the planted command.
+func TestAttackSubmoduleInitFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	lib, top := filepath.Join(base, "lib"), filepath.Join(base, "top")
+	newRepo(t, lib)
+	newRepo(t, top)
+	git(t, top, "submodule", "add", "-q", lib, "mods/lib")
+	git(t, top, "commit", "-qm", "submodule")
+	off := protectVCSOff(t)
+	plant := `try() { (eval "$1") 2>/dev/null && echo "$1: done" || echo "$1: failed"; }
+try 'cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false"'
+try 'mv mods/lib mods/lib-away'
+try 'mv mods mods-away && mkdir -p mods/lib && cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false"'
+echo x > new && echo writable`
+	for _, protect := range []bool{true, false} {
+		work := filepath.Join(t.TempDir(), "work")
+		git(t, base, "clone", "-q", top, work) // mods/lib: an empty directory
+		marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+		prof := "build"
+		if !protect {
+			prof = off
+		}
+		r := jailIn(t, work, nil, "--profile", prof, "--", "sh", "-c", plant, marker)
+		gitStatus(work, filepath.Dir(work))
+		_, err := os.Stat(marker)
+		if !protect {
+			if err != nil {
+				t.Fatalf("protect_vcs = false: git status did not run the planted command (the test would not see the harm): %v\n%s%s", err, r.stdout, r.stderr)
+			}
+			continue
+		}
+		if !strings.HasSuffix(r.stdout, ": failed\nwritable\n") || strings.Contains(r.stdout, "done") {
+			t.Errorf("under build: exit %d, got\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		if err == nil {
+			t.Errorf("git status at the root ran the planted command in the submodule")
+		}
 	}
 }
