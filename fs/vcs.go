@@ -50,10 +50,17 @@ import (
 // too, writable: it becomes a mount point that cannot move, while its
 // contents stay the sandbox's to change.
 //
-// Not covered: a new repository the run creates in a subdirectory (git
-// there would use it), a submodule directory that is missing (the run
-// could create it), and a .git that is a symlink (what it names is kept
-// read-only; the link itself can be replaced).
+// Where no .git or .hg exists there is nothing to bind over: the
+// directories from the working directory up to the bind's root are pinned
+// (bound onto themselves, writable) so that GuardVCS (vcsguard.go), after
+// the run, finds at each path the directory it recorded, and moves away a
+// repository the run created there.
+//
+// Not covered: a new repository the run creates in a deeper subdirectory
+// (git there would use it), a submodule directory that is missing (the
+// run could create it), and a .git that is a symlink deeper than those
+// places (what it names is kept read-only; the link itself can be
+// replaced, which GuardVCS catches only where it looks).
 
 // vcsWhere is the Where of the binds protectVCS adds.
 const vcsWhere = "protect_vcs"
@@ -70,6 +77,7 @@ const vcsBudget = 4096
 type vcsScan struct {
 	binds  []Op            // the writable directory binds
 	paths  map[string]bool // to bind read-only
+	pins   map[string]bool // to bind onto themselves, writable
 	seen   map[string]bool // git directories already scanned
 	budget int
 	err    error
@@ -79,7 +87,7 @@ type vcsScan struct {
 // metadata inside writable binds added, each after the bind that shows it
 // (see above). cwd is the working directory inside the sandbox.
 func protectVCS(ops []Op, cwd string) ([]Op, error) {
-	s := &vcsScan{paths: map[string]bool{}, seen: map[string]bool{}, budget: vcsBudget}
+	s := &vcsScan{paths: map[string]bool{}, pins: map[string]bool{}, seen: map[string]bool{}, budget: vcsBudget}
 	for _, op := range ops {
 		if op.Kind == OpBind && op.RW && op.IsDir {
 			s.binds = append(s.binds, op)
@@ -90,22 +98,32 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 			for _, name := range vcsNames {
 				s.entry(filepath.Join(dir, name))
 			}
+			if dir != b.Source {
+				s.pins[dir] = true // where GuardVCS looks after the run
+			}
 		}
 	}
 	if s.err != nil {
 		return nil, s.err
 	}
-	if len(s.paths) == 0 {
+	if len(s.paths) == 0 && len(s.pins) == 0 {
 		return ops, nil
 	}
 
-	// The paths to bind, outermost first; one inside another is covered.
+	// The paths to bind, outermost first; one inside another read-only
+	// path is covered.
 	var paths []string
 	for _, p := range slices.Sorted(maps.Keys(s.paths)) {
 		if !slices.ContainsFunc(paths, func(q string) bool { return within(p, q) }) {
 			paths = append(paths, p)
 		}
 	}
+	for p := range s.pins {
+		if !slices.ContainsFunc(paths, func(q string) bool { return within(p, q) && s.paths[q] }) {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
 	var out []Op
 	for i, op := range ops {
 		out = append(out, op)
@@ -127,7 +145,8 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 			if taken[target] {
 				continue // the profile's own entry there wins
 			}
-			// Pin the directories between the bind's root and p.
+			// Pin the directories between the bind's root and p, and p
+			// itself when it is a directory GuardVCS looks in.
 			rel := strings.Split(strings.TrimPrefix(p, op.Source+"/"), "/")
 			for i := 1; i < len(rel); i++ {
 				dir := filepath.Join(op.Target, filepath.Join(rel[:i]...))
@@ -141,11 +160,15 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 				}
 			}
 			taken[target] = true
-			ro, err := vcsBind(p, target, false, vcsWhere)
+			where := vcsWhere
+			if !s.paths[p] {
+				where += " (pins " + p + ")"
+			}
+			bind, err := vcsBind(p, target, !s.paths[p], where)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, ro)
+			out = append(out, bind)
 		}
 	}
 	return out, nil

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -253,6 +255,24 @@ func TestProtectVCSBatch(t *testing.T) {
 	}
 }
 
+// A build whose directory holds no .git of its own (a subdirectory of a
+// repository, or outside any) has nothing to bind read-only: it can make
+// the directory a repository with core.fsmonitor. jail moves what the run
+// left there away after the run (fs.GuardVCS).
+
+// plantRepo are the ways a build makes its working directory (or the one
+// above it, with the argument "..") a repository that runs "$1" on the
+// caller's next git status: git init, a .git file naming a git directory
+// of its own, and the directory itself a git directory whose core.worktree
+// makes it a work tree again.
+var plantRepo = map[string]string{
+	"git init": `cd "$2" && git init -q && git config core.fsmonitor "touch $1; false" && echo planted`,
+	".git file": `cd "$2" && git init -q --separate-git-dir=.hidden && git --git-dir=.hidden config core.fsmonitor "touch $1; false" &&
+head -c 8 .git && echo`,
+	"bare": `cd "$2" && mkdir objects refs && echo 'ref: refs/heads/main' > HEAD &&
+printf '[core]\n\trepositoryformatversion = 0\n\tworktree = .\n\tfsmonitor = touch %s; false\n' "$1" > config && echo planted`,
+}
+
 // gitStatus runs git status in dir as the caller would, not above
 // ceiling, whatever its outcome (outside a repository it fails).
 func gitStatus(dir, ceiling string) string {
@@ -261,6 +281,83 @@ func gitStatus(dir, ceiling string) string {
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME="+dir, "GIT_CEILING_DIRECTORIES="+ceiling)
 	out, _ := cmd.CombinedOutput()
 	return string(out)
+}
+
+// TestAttackNewRepoFromBuild: under build, in a subdirectory of a
+// repository, outside any, and below a writable bind's root (the
+// repository planted in the directory above the working directory), each
+// planted repository is moved away after the run with a warning, and the
+// caller's git status runs nothing; with protect_vcs = false the same run
+// makes git status run the planted command, which shows the test would
+// see the harm.
+func TestAttackNewRepoFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	off := protectVCSOff(t)
+	for _, where := range []string{"in a repository's subdirectory", "outside any repository", "above the working directory"} {
+		for _, how := range slices.Sorted(maps.Keys(plantRepo)) {
+			t.Run(where+", "+how, func(t *testing.T) {
+				for _, protect := range []bool{true, false} {
+					base := t.TempDir()
+					dir, cwd, args := filepath.Join(base, "work"), filepath.Join(base, "work"), []string{"--profile", "build"}
+					switch where {
+					case "in a repository's subdirectory":
+						newRepo(t, base)
+					case "above the working directory":
+						cwd = filepath.Join(dir, "deep")
+						args = append(args, "--bind", base)
+					}
+					if err := os.MkdirAll(cwd, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if !protect {
+						args[1] = off
+					}
+					marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+					rel, _ := filepath.Rel(cwd, dir)
+					r := jailIn(t, cwd, nil, append(args, "--", "sh", "-c", plantRepo[how], "sh", marker, rel)...)
+					if r.code != 0 || r.stdout == "" {
+						t.Fatalf("the plant: exit %d, %q\nstderr: %s", r.code, r.stdout, r.stderr)
+					}
+					gitStatus(cwd, filepath.Dir(base))
+					_, err := os.Stat(marker)
+					if !protect {
+						if err != nil {
+							t.Fatalf("protect_vcs = false: git status did not run the planted command (the test would not see the harm): %v", err)
+						}
+						continue
+					}
+					if err == nil {
+						t.Errorf("git status on the host ran the planted command\nstderr: %s", r.stderr)
+					}
+					if !strings.Contains(r.stderr, "warning: protect_vcs: the run left "+dir) || !strings.Contains(r.stderr, ".jail-untrusted-1") {
+						t.Errorf("no warning naming what was moved:\n%s", r.stderr)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAttackRepoDirMovedFromBuild: the directories from the working
+// directory up to the bind's root stay at their paths (pinned), so that
+// the sweep checks the directory at the path git will use: moving one
+// away and making a repository at its old path fails.
+func TestAttackRepoDirMovedFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	cwd := filepath.Join(base, "a", "b")
+	if err := os.MkdirAll(cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plant := `cd .. && mv b b-away 2>/dev/null && echo moved-b; cd .. && mv a a-away 2>/dev/null && echo moved-a; echo x > a/b/new && echo writable`
+	r := jailIn(t, cwd, nil, "--profile", "build", "--bind", base, "--", "sh", "-c", plant)
+	if r.code != 0 || r.stdout != "writable\n" {
+		t.Errorf("exit %d, %q (want only writable)\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestAttackSubmoduleInitFromBuild: a submodule that is not checked out
@@ -307,5 +404,40 @@ echo x > new && echo writable`
 		if err == nil {
 			t.Errorf("git status at the root ran the planted command in the submodule")
 		}
+	}
+}
+
+// TestProtectVCSBatchNewRepo: the runs of a batch whose directory is not a
+// repository's root: what they planted is moved away when the batch ends.
+func TestProtectVCSBatchNewRepo(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	newRepo(t, base)
+	work := filepath.Join(base, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+	prof := filepath.Join(t.TempDir(), "vcs.toml")
+	if err := os.WriteFile(prof, []byte("extends = \"default\"\nprotect_vcs = true\ncwd = \"/w\"\n"+
+		"[[mount]]\ntype = \"bind\"\nsource = \""+work+"\"\ntarget = \"/w\"\nrw = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []string
+	for _, how := range []string{"git init", "bare"} {
+		reqs = append(reqs, `{"id": "`+how+`", "argv": ["sh", "-c", `+strconv.Quote(plantRepo[how])+`, "sh", "`+marker+`", "."]}`)
+	}
+	answers, stderr := runBatch(t, base, []string{"--profile", prof}, reqs)
+	if len(answers) != 2 {
+		t.Fatalf("%d answers: %s", len(answers), stderr)
+	}
+	gitStatus(work, filepath.Dir(base))
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("git status on the host ran the planted command\nstderr: %s", stderr)
+	}
+	if !strings.Contains(stderr, "jail batch: warning: protect_vcs: the run left "+work+"/.git") {
+		t.Errorf("no warning:\n%s", stderr)
 	}
 }
