@@ -129,24 +129,24 @@ func TestParseIndexHostile(t *testing.T) {
 // TestProtectVCSGitlinks: a submodule that is not checked out is bound
 // read-only itself (the directories above it pinned); a checked-out one
 // with a .git directory of its own has it bound read-only; a missing one
-// and one outside the writable binds get nothing.
+// is listed for GuardVCS, the deepest directory on its way pinned.
 func TestProtectVCSGitlinks(t *testing.T) {
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo := filepath.Join(root, "repo")
-	for _, d := range []string{"repo/mods/empty", "repo/own/.git"} {
+	for _, d := range []string{"repo/mods/empty", "repo/own/.git", "repo/deep"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	hostGit(t, repo, "init", "-q")
 	commit := strings.Repeat("1", 40)
-	for _, p := range []string{"mods/empty", "own", "missing"} {
+	for _, p := range []string{"mods/empty", "own", "missing", "deep/gone/lib"} {
 		hostGit(t, repo, "update-index", "--add", "--cacheinfo", "160000,"+commit+","+p)
 	}
-	got, err := protectVCS([]Op{{Kind: OpBind, Source: repo, Target: "/r", RW: true, IsDir: true, Where: "mount[0]"}}, "/r")
+	got, absent, err := protectVCS([]Op{{Kind: OpBind, Source: repo, Target: "/r", RW: true, IsDir: true, Where: "mount[0]"}}, "/r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +156,7 @@ func TestProtectVCSGitlinks(t *testing.T) {
 	want := []Op{
 		{Kind: OpBind, Source: repo, Target: "/r", RW: true, IsDir: true, Where: "mount[0]"},
 		{Kind: OpBind, Source: repo + "/.git", Target: "/r/.git", IsDir: true, Where: "protect_vcs"},
+		{Kind: OpBind, Source: repo + "/deep", Target: "/r/deep", RW: true, IsDir: true, Where: "protect_vcs (pins " + repo + "/deep)"},
 		{Kind: OpBind, Source: repo + "/mods", Target: "/r/mods", RW: true, IsDir: true, Where: "protect_vcs (pins " + repo + "/mods/empty)"},
 		{Kind: OpBind, Source: repo + "/mods/empty", Target: "/r/mods/empty", IsDir: true, Where: "protect_vcs"},
 		{Kind: OpBind, Source: repo + "/own", Target: "/r/own", RW: true, IsDir: true, Where: "protect_vcs (pins " + repo + "/own/.git)"},
@@ -163,5 +164,11 @@ func TestProtectVCSGitlinks(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", opLines(got), opLines(want))
+	}
+	// The missing ones, for GuardVCS; the deepest directory on the way of
+	// each is pinned above (the bind's root, deep).
+	slices.Sort(absent)
+	if want := []string{repo + "/deep/gone/lib", repo + "/missing"}; !slices.Equal(absent, want) {
+		t.Errorf("absent %q, want %q", absent, want)
 	}
 }

@@ -56,9 +56,11 @@ import (
 // the run, finds at each path the directory it recorded, and moves away a
 // repository the run created there.
 //
+// A submodule directory that is missing is left to GuardVCS as well
+// (Spec.AbsentGitlinks), the deepest directory on its way pinned.
+//
 // Not covered: a new repository the run creates in a deeper subdirectory
-// (git there would use it), a submodule directory that is missing (the
-// run could create it), and a .git that is a symlink deeper than those
+// (git there would use it), and a .git that is a symlink deeper than those
 // places (what it names is kept read-only; the link itself can be
 // replaced, which GuardVCS catches only where it looks).
 
@@ -78,6 +80,7 @@ type vcsScan struct {
 	binds  []Op            // the writable directory binds
 	paths  map[string]bool // to bind read-only
 	pins   map[string]bool // to bind onto themselves, writable
+	absent []string        // submodule directories that do not exist
 	seen   map[string]bool // git directories already scanned
 	budget int
 	err    error
@@ -85,8 +88,10 @@ type vcsScan struct {
 
 // protectVCS returns ops with read-only binds of the version-control
 // metadata inside writable binds added, each after the bind that shows it
-// (see above). cwd is the working directory inside the sandbox.
-func protectVCS(ops []Op, cwd string) ([]Op, error) {
+// (see above), and the submodule directories that do not exist, for
+// GuardVCS to look at after the run. cwd is the working directory inside
+// the sandbox.
+func protectVCS(ops []Op, cwd string) ([]Op, []string, error) {
 	s := &vcsScan{paths: map[string]bool{}, pins: map[string]bool{}, seen: map[string]bool{}, budget: vcsBudget}
 	for _, op := range ops {
 		if op.Kind == OpBind && op.RW && op.IsDir {
@@ -104,10 +109,10 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 		}
 	}
 	if s.err != nil {
-		return nil, s.err
+		return nil, nil, s.err
 	}
 	if len(s.paths) == 0 && len(s.pins) == 0 {
-		return ops, nil
+		return ops, nil, nil
 	}
 
 	// The paths to bind, outermost first; one inside another read-only
@@ -154,7 +159,7 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 					taken[dir] = true
 					pin, err := vcsBind(filepath.Join(op.Source, filepath.Join(rel[:i]...)), dir, true, vcsWhere+" (pins "+p+")")
 					if err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 					out = append(out, pin)
 				}
@@ -166,12 +171,12 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 			}
 			bind, err := vcsBind(p, target, !s.paths[p], where)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out = append(out, bind)
 		}
 	}
-	return out, nil
+	return out, s.absent, nil
 }
 
 // vcsBind is a bind of the host path p (real when it was scanned),
@@ -362,10 +367,14 @@ func (s *vcsScan) gitlinks(gitDir, workTree string) {
 }
 
 // gitlink protects the submodule directory p (see gitlinks). One that is
-// missing is not covered (the run could create it); one behind a symlink
-// is one git does not go into.
+// missing is left to GuardVCS (absentGitlink); one behind a symlink is
+// one git does not go into.
 func (s *vcsScan) gitlink(p string) {
 	real, err := filepath.EvalSymlinks(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.absentGitlink(p)
+		return
+	}
 	if err != nil || real != p || !s.writable(p) {
 		return
 	}
@@ -377,6 +386,31 @@ func (s *vcsScan) gitlink(p string) {
 		return
 	}
 	s.add(p)
+}
+
+// absentGitlink records the submodule directory p, which does not exist:
+// the run could create it, and a repository in it, so GuardVCS looks
+// there after the run. The deepest directory on its way that exists (real,
+// inside a writable bind) is pinned, so that it stays at its path.
+func (s *vcsScan) absentGitlink(p string) {
+	a := filepath.Dir(p)
+	for ; a != "/"; a = filepath.Dir(a) {
+		if fi, err := os.Lstat(a); err == nil && fi.IsDir() {
+			break
+		}
+	}
+	if real, err := filepath.EvalSymlinks(a); err != nil || real != a {
+		return
+	}
+	for _, b := range s.binds {
+		if within(a, b.Source) {
+			if a != b.Source {
+				s.pins[a] = true
+			}
+			s.absent = append(s.absent, p)
+			return
+		}
+	}
 }
 
 // hashSize is the length of an object name in the repository of the git

@@ -181,7 +181,7 @@ func TestProtectVCS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := protectVCS(tc.ops, tc.cwd)
+			got, _, err := protectVCS(tc.ops, tc.cwd)
 			if err != nil {
 				t.Fatal(err)
 			}

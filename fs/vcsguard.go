@@ -41,8 +41,13 @@ import (
 //     core.worktree makes it a work tree again, fsmonitor and all. HEAD is
 //     what git requires of every git directory.
 //
-// A name the profile binds itself is the caller's (the opt-in, as with
-// protect_vcs's binds), and is left alone. What the sweep does not cover:
+// A submodule directory that did not exist (protectVCS lists it in
+// Spec.AbsentGitlinks: git status at the root would run git in it once it
+// holds a repository) is looked into the same way: from the deepest
+// directory on its way that existed (pinned), each component opened
+// O_PATH|O_NOFOLLOW|O_DIRECTORY (nothing read, no link followed), and a
+// .git there moved away. A name the profile binds itself is the caller's
+// (the opt-in, as with protect_vcs's binds), and is left alone. What the sweep does not cover:
 // a jail killed (SIGKILL) before it sweeps, a tool of the caller's (an
 // editor's git integration) that runs git there while the sandbox runs,
 // and a repository deeper than those places (git uses it only when you
@@ -58,6 +63,14 @@ var guardNames = []string{".git", ".hg", "HEAD", "commondir", "objects", "refs"}
 // VCSGuard is what GuardVCS found before a run; Sweep checks it after.
 type VCSGuard struct {
 	places []*vcsPlace
+	absent []*vcsAbsent
+}
+
+// vcsAbsent is a submodule directory that did not exist before the run.
+type vcsAbsent struct {
+	fd   int      // O_PATH descriptor of the deepest directory on its way
+	path string   // the submodule directory's host path
+	rel  []string // its path's components below fd
 }
 
 // vcsPlace is one directory where git or hg would look.
@@ -100,6 +113,24 @@ func GuardVCS(spec Spec, cwd string) (*VCSGuard, error) {
 			}
 			g.places = append(g.places, pl)
 		}
+	}
+	for _, p := range spec.AbsentGitlinks {
+		a := filepath.Dir(p)
+		for ; a != "/"; a = filepath.Dir(a) {
+			if fi, err := os.Lstat(a); err == nil && fi.IsDir() {
+				break
+			}
+		}
+		fd, err := unix.Openat2(unix.AT_FDCWD, a, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", &os.PathError{Op: "open", Path: a, Err: err})
+		}
+		rel, _ := filepath.Rel(a, p)
+		g.absent = append(g.absent, &vcsAbsent{fd: fd, path: p, rel: strings.Split(rel, "/")})
 	}
 	return g, nil
 }
@@ -172,24 +203,61 @@ func (g *VCSGuard) Sweep() []VCSMoved {
 	var out []VCSMoved
 	for _, pl := range g.places {
 		for _, name := range []string{".git", ".hg"} {
-			if pl.keep[name] {
-				continue
+			if m, ok := pl.sweep(name); ok {
+				out = append(out, m)
 			}
-			id, ok, err := pl.stat(name)
-			if err != nil {
-				out = append(out, VCSMoved{Path: filepath.Join(pl.path, name), Err: err})
-				continue
-			}
-			if was, existed := pl.before[name]; !ok || existed && was == id {
-				continue
-			}
-			out = append(out, pl.moveAway(name, "a repository's metadata ("+name+")"))
 		}
 		if !pl.gitDir && !pl.keep["HEAD"] && pl.looksGitDir() {
 			out = append(out, pl.moveAway("HEAD", "the HEAD of a git directory the directory has become (HEAD, objects, refs)"))
 		}
 	}
+	for _, a := range g.absent {
+		if pl := a.open(); pl != nil {
+			if m, ok := pl.sweep(".git"); ok {
+				m.Why = "a repository's metadata in a submodule directory that did not exist (git status at the repository's root runs git there)"
+				out = append(out, m)
+			}
+			pl.close()
+		}
+	}
 	return out
+}
+
+// sweep moves name away when it is new (see above); false when there is
+// nothing to do.
+func (pl *vcsPlace) sweep(name string) (VCSMoved, bool) {
+	if pl.keep[name] {
+		return VCSMoved{}, false
+	}
+	id, ok, err := pl.stat(name)
+	if err != nil {
+		return VCSMoved{Path: filepath.Join(pl.path, name), Err: err}, true
+	}
+	if was, existed := pl.before[name]; !ok || existed && was == id {
+		return VCSMoved{}, false
+	}
+	return pl.moveAway(name, "a repository's metadata ("+name+")"), true
+}
+
+// open walks to the submodule directory the run may have made, a
+// component at a time, never following a link; nil when it is not there
+// as a directory (git does not go into it then).
+func (a *vcsAbsent) open() *vcsPlace {
+	fd := a.fd
+	for _, c := range a.rel {
+		next, err := unix.Openat(fd, c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if fd != a.fd {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return nil
+		}
+		fd = next
+	}
+	if fd == a.fd {
+		return nil // an empty path: not one protectVCS lists
+	}
+	return &vcsPlace{fd: fd, path: a.path, before: map[string]FileID{}, keep: map[string]bool{}}
 }
 
 // moveAway renames name to name.jail-untrusted-N in the same directory,
@@ -221,7 +289,10 @@ func (g *VCSGuard) Close() {
 	for _, pl := range g.places {
 		pl.close()
 	}
-	g.places = nil
+	for _, a := range g.absent {
+		unix.Close(a.fd)
+	}
+	g.places, g.absent = nil, nil
 }
 
 func (pl *vcsPlace) close() {

@@ -363,8 +363,10 @@ func TestAttackRepoDirMovedFromBuild(t *testing.T) {
 // TestAttackSubmoduleInitFromBuild: a submodule that is not checked out
 // (an empty directory at a gitlink path) stays read-only and in place
 // under build: the build cannot make it a repository, nor move it or its
-// parent away and make one at its path; git status at the root runs
-// nothing. With protect_vcs = false it runs the planted command.
+// parent away and make one at its path; one whose directory is missing
+// can be made, and its .git is moved away after the run. git status at
+// the root runs nothing. With protect_vcs = false it runs the planted
+// command.
 func TestAttackSubmoduleInitFromBuild(t *testing.T) {
 	skipRoot(t)
 	requireSandbox(t)
@@ -381,28 +383,49 @@ try 'cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false"'
 try 'mv mods/lib mods/lib-away'
 try 'mv mods mods-away && mkdir -p mods/lib && cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false"'
 echo x > new && echo writable`
-	for _, protect := range []bool{true, false} {
-		work := filepath.Join(t.TempDir(), "work")
-		git(t, base, "clone", "-q", top, work) // mods/lib: an empty directory
-		marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
-		prof := "build"
-		if !protect {
-			prof = off
-		}
-		r := jailIn(t, work, nil, "--profile", prof, "--", "sh", "-c", plant, marker)
-		gitStatus(work, filepath.Dir(work))
-		_, err := os.Stat(marker)
-		if !protect {
-			if err != nil {
-				t.Fatalf("protect_vcs = false: git status did not run the planted command (the test would not see the harm): %v\n%s%s", err, r.stdout, r.stderr)
+	// A submodule directory that is missing: the build can create it, and
+	// a repository in it; jail moves its .git away after the run.
+	// Its parent, pinned, cannot be moved away either.
+	plantMissing := `mv mods mods-away 2>/dev/null && echo moved; mkdir -p mods/lib && cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false" && echo planted`
+	for _, tc := range []struct {
+		name, plant, want string
+		missing           bool
+	}{
+		{"not checked out", plant, "", false},
+		{"missing", plantMissing, "planted\n", true},
+	} {
+		for _, protect := range []bool{true, false} {
+			work := filepath.Join(t.TempDir(), "work")
+			git(t, base, "clone", "-q", top, work) // mods/lib: an empty directory
+			if tc.missing {
+				if err := os.Remove(filepath.Join(work, "mods", "lib")); err != nil {
+					t.Fatal(err)
+				}
 			}
-			continue
-		}
-		if !strings.HasSuffix(r.stdout, ": failed\nwritable\n") || strings.Contains(r.stdout, "done") {
-			t.Errorf("under build: exit %d, got\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
-		}
-		if err == nil {
-			t.Errorf("git status at the root ran the planted command in the submodule")
+			marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+			prof := "build"
+			if !protect {
+				prof = off
+			}
+			r := jailIn(t, work, nil, "--profile", prof, "--", "sh", "-c", tc.plant, marker)
+			gitStatus(work, filepath.Dir(work))
+			_, err := os.Stat(marker)
+			if !protect {
+				if err != nil {
+					t.Fatalf("%s, protect_vcs = false: git status did not run the planted command (the test would not see the harm): %v\n%s%s", tc.name, err, r.stdout, r.stderr)
+				}
+				continue
+			}
+			if tc.missing {
+				if r.stdout != tc.want || !strings.Contains(r.stderr, "protect_vcs: the run left "+work+"/mods/lib/.git") {
+					t.Errorf("%s: exit %d, got %q\nstderr: %s", tc.name, r.code, r.stdout, r.stderr)
+				}
+			} else if !strings.HasSuffix(r.stdout, ": failed\nwritable\n") || strings.Contains(r.stdout, "done") {
+				t.Errorf("%s: exit %d, got\n%s\nstderr: %s", tc.name, r.code, r.stdout, r.stderr)
+			}
+			if err == nil {
+				t.Errorf("%s: git status at the root ran the planted command in the submodule", tc.name)
+			}
 		}
 	}
 }
