@@ -454,7 +454,7 @@ func (s *vcsScan) add(p string) { s.paths[p] = true }
 
 func (s *vcsScan) fail(err error) {
 	if s.err == nil {
-		s.err = fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", err)
+		s.err = guardError(err)
 	}
 }
 

@@ -109,7 +109,7 @@ func GuardVCS(spec Spec, cwd string) (*VCSGuard, error) {
 			pl, err := openPlace(spec, b, dir)
 			if err != nil {
 				g.Close()
-				return nil, fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", err)
+				return nil, guardError(err)
 			}
 			g.places = append(g.places, pl)
 		}
@@ -121,13 +121,10 @@ func GuardVCS(spec Spec, cwd string) (*VCSGuard, error) {
 				break
 			}
 		}
-		fd, err := unix.Openat2(unix.AT_FDCWD, a, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-		})
+		fd, err := openDirNoLinks(a)
 		if err != nil {
 			g.Close()
-			return nil, fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", &os.PathError{Op: "open", Path: a, Err: err})
+			return nil, guardError(err)
 		}
 		rel, _ := filepath.Rel(a, p)
 		g.absent = append(g.absent, &vcsAbsent{fd: fd, path: p, rel: strings.Split(rel, "/")})
@@ -135,14 +132,29 @@ func GuardVCS(spec Spec, cwd string) (*VCSGuard, error) {
 	return g, nil
 }
 
-// openPlace opens dir, a directory of bind b, and records what it holds.
-func openPlace(spec Spec, b Op, dir string) (*vcsPlace, error) {
+// guardError is a failure of protect_vcs, with the way out.
+func guardError(err error) error {
+	return fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", err)
+}
+
+// openDirNoLinks opens the directory at the real path dir, O_PATH, with
+// no symlink on the way.
+func openDirNoLinks(dir string) (int, error) {
 	fd, err := unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return fd, nil
+}
+
+// openPlace opens dir, a directory of bind b, and records what it holds.
+func openPlace(spec Spec, b Op, dir string) (*vcsPlace, error) {
+	fd, err := openDirNoLinks(dir)
+	if err != nil {
+		return nil, err
 	}
 	pl := &vcsPlace{fd: fd, path: dir, before: map[string]FileID{}, keep: map[string]bool{}}
 	var st unix.Stat_t
