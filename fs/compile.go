@@ -81,11 +81,11 @@ func Compile(p *profile.Profile) (Spec, error) {
 		spec.Ops = append(spec.Ops, op)
 	}
 	if p.ProtectVCS && len(errs) == 0 {
-		ops, err := protectVCS(spec.Ops, p.Cwd)
+		ops, absent, err := protectVCS(spec.Ops, p.Cwd)
 		if err != nil {
 			return spec, err
 		}
-		spec.Ops = ops
+		spec.Ops, spec.AbsentGitlinks = ops, absent
 	}
 	return spec, errors.Join(errs...)
 }

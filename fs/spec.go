@@ -47,6 +47,10 @@ type Spec struct {
 	Ops []Op `json:"ops"`
 	// DevShmSize caps the tmpfs at /dev/shm.
 	DevShmSize uint64 `json:"dev_shm_size"`
+	// AbsentGitlinks are the host paths of submodule directories that do
+	// not exist, inside writable binds (protect_vcs): GuardVCS looks
+	// there after the run. The host's business alone, never sent.
+	AbsentGitlinks []string `json:"-"`
 }
 
 // DevPtsMax is the most pseudo-terminals the sandbox's devpts instance

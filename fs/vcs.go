@@ -30,6 +30,9 @@ import (
 //   - the .git files of a git directory's worktrees (worktrees/*/gitdir)
 //     and submodules (modules/**/config core.worktree): git status in the
 //     repository runs git in each submodule;
+//   - the submodule directories its index lists (gitlinks, gitindex.go):
+//     a checked-out one's .git, and one that is not checked out, the
+//     directory itself, so that the run cannot make it a repository;
 //
 // each when it lies inside a writable bind (elsewhere the sandbox cannot
 // write it, or does not see it). An entry of the profile at the same target
@@ -47,9 +50,22 @@ import (
 // too, writable: it becomes a mount point that cannot move, while its
 // contents stay the sandbox's to change.
 //
-// Not covered: a new repository the run creates in a subdirectory (git
-// there would use it), and a .git that is a symlink (what it names is
-// kept read-only; the link itself can be replaced).
+// Where no .git or .hg exists there is nothing to bind over: the
+// directories from the working directory up to the bind's root are pinned
+// (bound onto themselves, writable) so that GuardVCS (vcsguard.go), after
+// the run, finds at each path the directory it recorded, and moves away a
+// repository the run created there.
+//
+// A submodule directory that is missing is left to GuardVCS as well
+// (Spec.AbsentGitlinks), the deepest directory on its way pinned.
+//
+// Not covered: a new repository the run creates in a deeper subdirectory
+// (git there would use it), and a .git that is a symlink deeper than those
+// places (what it names is kept read-only; the link itself can be
+// replaced, which GuardVCS catches only where it looks).
+
+// vcsWhere is the Where of the binds protectVCS adds.
+const vcsWhere = "protect_vcs"
 
 // vcsNames are the metadata directories looked for.
 var vcsNames = []string{".git", ".hg"}
@@ -63,6 +79,8 @@ const vcsBudget = 4096
 type vcsScan struct {
 	binds  []Op            // the writable directory binds
 	paths  map[string]bool // to bind read-only
+	pins   map[string]bool // to bind onto themselves, writable
+	absent []string        // submodule directories that do not exist
 	seen   map[string]bool // git directories already scanned
 	budget int
 	err    error
@@ -70,9 +88,11 @@ type vcsScan struct {
 
 // protectVCS returns ops with read-only binds of the version-control
 // metadata inside writable binds added, each after the bind that shows it
-// (see above). cwd is the working directory inside the sandbox.
-func protectVCS(ops []Op, cwd string) ([]Op, error) {
-	s := &vcsScan{paths: map[string]bool{}, seen: map[string]bool{}, budget: vcsBudget}
+// (see above), and the submodule directories that do not exist, for
+// GuardVCS to look at after the run. cwd is the working directory inside
+// the sandbox.
+func protectVCS(ops []Op, cwd string) ([]Op, []string, error) {
+	s := &vcsScan{paths: map[string]bool{}, pins: map[string]bool{}, seen: map[string]bool{}, budget: vcsBudget}
 	for _, op := range ops {
 		if op.Kind == OpBind && op.RW && op.IsDir {
 			s.binds = append(s.binds, op)
@@ -83,22 +103,32 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 			for _, name := range vcsNames {
 				s.entry(filepath.Join(dir, name))
 			}
+			if dir != b.Source {
+				s.pins[dir] = true // where GuardVCS looks after the run
+			}
 		}
 	}
 	if s.err != nil {
-		return nil, s.err
+		return nil, nil, s.err
 	}
-	if len(s.paths) == 0 {
-		return ops, nil
+	if len(s.paths) == 0 && len(s.pins) == 0 {
+		return ops, nil, nil
 	}
 
-	// The paths to bind, outermost first; one inside another is covered.
+	// The paths to bind, outermost first; one inside another read-only
+	// path is covered.
 	var paths []string
 	for _, p := range slices.Sorted(maps.Keys(s.paths)) {
 		if !slices.ContainsFunc(paths, func(q string) bool { return within(p, q) }) {
 			paths = append(paths, p)
 		}
 	}
+	for p := range s.pins {
+		if !slices.ContainsFunc(paths, func(q string) bool { return within(p, q) && s.paths[q] }) {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
 	var out []Op
 	for i, op := range ops {
 		out = append(out, op)
@@ -120,28 +150,33 @@ func protectVCS(ops []Op, cwd string) ([]Op, error) {
 			if taken[target] {
 				continue // the profile's own entry there wins
 			}
-			// Pin the directories between the bind's root and p.
+			// Pin the directories between the bind's root and p, and p
+			// itself when it is a directory GuardVCS looks in.
 			rel := strings.Split(strings.TrimPrefix(p, op.Source+"/"), "/")
 			for i := 1; i < len(rel); i++ {
 				dir := filepath.Join(op.Target, filepath.Join(rel[:i]...))
 				if !taken[dir] {
 					taken[dir] = true
-					pin, err := vcsBind(filepath.Join(op.Source, filepath.Join(rel[:i]...)), dir, true, "protect_vcs (pins "+p+")")
+					pin, err := vcsBind(filepath.Join(op.Source, filepath.Join(rel[:i]...)), dir, true, vcsWhere+" (pins "+p+")")
 					if err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 					out = append(out, pin)
 				}
 			}
 			taken[target] = true
-			ro, err := vcsBind(p, target, false, "protect_vcs")
-			if err != nil {
-				return nil, err
+			where := vcsWhere
+			if !s.paths[p] {
+				where += " (pins " + p + ")"
 			}
-			out = append(out, ro)
+			bind, err := vcsBind(p, target, !s.paths[p], where)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, bind)
 		}
 	}
-	return out, nil
+	return out, s.absent, nil
 }
 
 // vcsBind is a bind of the host path p (real when it was scanned),
@@ -154,7 +189,7 @@ func vcsBind(p, target string, rw bool, where string) (Op, error) {
 		err = &os.PathError{Op: "resolve", Path: p, Err: ErrSourceChanged}
 	}
 	if err != nil {
-		return Op{}, fmt.Errorf("protect_vcs: %w", err)
+		return Op{}, fmt.Errorf("%s: %w", vcsWhere, err)
 	}
 	return Op{Kind: OpBind, Source: src.path, Target: target, RW: rw, IsDir: src.isDir, ID: src.id, Where: where}, nil
 }
@@ -193,6 +228,7 @@ func (s *vcsScan) entry(p string) {
 		s.add(p)
 		if git {
 			s.gitDir(p)
+			s.gitlinks(p, filepath.Dir(p))
 		} else {
 			s.hgDir(p)
 		}
@@ -201,13 +237,13 @@ func (s *vcsScan) entry(p string) {
 		s.add(p)
 		if text, ok := s.read(p); ok {
 			if dir, ok := strings.CutPrefix(firstLine(text), "gitdir:"); ok {
-				s.gitDirRef(filepath.Dir(p), strings.TrimSpace(dir))
+				s.gitlinks(s.gitDirRef(filepath.Dir(p), strings.TrimSpace(dir)), filepath.Dir(p))
 			}
 		}
 	case fi.Mode()&fs.ModeSymlink != 0:
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			if git {
-				s.gitDirRef(filepath.Dir(p), real)
+				s.gitlinks(s.gitDirRef(filepath.Dir(p), real), filepath.Dir(p))
 			} else if s.writable(real) {
 				s.add(real)
 			}
@@ -216,23 +252,27 @@ func (s *vcsScan) entry(p string) {
 }
 
 // gitDirRef protects the git directory that ref (relative to base) names,
-// when a writable bind holds it.
-func (s *vcsScan) gitDirRef(base, ref string) {
+// when a writable bind holds it, and returns its real path ("" when there
+// is none).
+func (s *vcsScan) gitDirRef(base, ref string) string {
 	if ref == "" {
-		return
+		return ""
 	}
 	if !filepath.IsAbs(ref) {
 		ref = filepath.Join(base, ref)
 	}
 	real, err := filepath.EvalSymlinks(ref)
 	if err != nil {
-		return // a dangling reference: git fails there too
+		return "" // a dangling reference: git fails there too
 	}
-	if fi, err := os.Stat(real); err != nil || !fi.IsDir() || !s.writable(real) {
-		return
+	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
+		return ""
 	}
-	s.add(real)
-	s.gitDir(real)
+	if s.writable(real) {
+		s.add(real)
+		s.gitDir(real)
+	}
+	return real
 }
 
 // gitDir follows a git directory's references: its commondir (a
@@ -248,7 +288,9 @@ func (s *vcsScan) gitDir(dir string) {
 	}
 	for _, name := range s.list(filepath.Join(dir, "worktrees")) {
 		if text, ok := s.read(filepath.Join(dir, "worktrees", name, "gitdir")); ok {
-			s.gitFile(strings.TrimSpace(firstLine(text)))
+			file := strings.TrimSpace(firstLine(text))
+			s.gitFile(file)
+			s.gitlinks(filepath.Join(dir, "worktrees", name), filepath.Dir(file))
 		}
 	}
 	s.modules(filepath.Join(dir, "modules"))
@@ -270,6 +312,7 @@ func (s *vcsScan) modules(dir string) {
 				wt = filepath.Join(m, wt)
 			}
 			s.gitFile(filepath.Join(wt, ".git"))
+			s.gitlinks(m, wt)
 		}
 		s.gitDir(m)
 	}
@@ -286,6 +329,105 @@ func (s *vcsScan) gitFile(p string) {
 	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && s.writable(p) {
 		s.add(p)
 	}
+}
+
+// gitlinks protects the submodule directories of the work tree whose git
+// directory is gitDir (real paths), as its index lists them (gitindex.go):
+// git status at the work tree's root runs git in each that holds a .git.
+// A checked-out submodule's .git is protected as any (entry); the
+// directory of one that is not checked out is bound read-only itself, so
+// that the run cannot make it a repository.
+func (s *vcsScan) gitlinks(gitDir, workTree string) {
+	if gitDir == "" || s.seen["index:"+gitDir] {
+		return
+	}
+	s.seen["index:"+gitDir] = true
+	wt, err := filepath.EvalSymlinks(workTree)
+	if err != nil {
+		return
+	}
+	fd, err := unix.Open(gitDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	links, err := readGitlinks(fd, gitDir, s.hashSize(gitDir))
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	for _, rel := range links {
+		if s.budget--; s.budget <= 0 {
+			return
+		}
+		if gitlinkPath(rel) {
+			s.gitlink(filepath.Join(wt, rel))
+		}
+	}
+}
+
+// gitlink protects the submodule directory p (see gitlinks). One that is
+// missing is left to GuardVCS (absentGitlink); one behind a symlink is
+// one git does not go into.
+func (s *vcsScan) gitlink(p string) {
+	real, err := filepath.EvalSymlinks(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.absentGitlink(p)
+		return
+	}
+	if err != nil || real != p || !s.writable(p) {
+		return
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		return
+	}
+	if _, err := os.Lstat(filepath.Join(p, ".git")); err == nil {
+		s.entry(filepath.Join(p, ".git"))
+		return
+	}
+	s.add(p)
+}
+
+// absentGitlink records the submodule directory p, which does not exist:
+// the run could create it, and a repository in it, so GuardVCS looks
+// there after the run. The deepest directory on its way that exists (real,
+// inside a writable bind) is pinned, so that it stays at its path.
+func (s *vcsScan) absentGitlink(p string) {
+	a := filepath.Dir(p)
+	for ; a != "/"; a = filepath.Dir(a) {
+		if fi, err := os.Lstat(a); err == nil && fi.IsDir() {
+			break
+		}
+	}
+	if real, err := filepath.EvalSymlinks(a); err != nil || real != a {
+		return
+	}
+	for _, b := range s.binds {
+		if within(a, b.Source) {
+			if a != b.Source {
+				s.pins[a] = true
+			}
+			s.absent = append(s.absent, p)
+			return
+		}
+	}
+}
+
+// hashSize is the length of an object name in the repository of the git
+// directory dir: 32 bytes with extensions.objectFormat = sha256 in its
+// config (its common directory's, for a worktree's), else 20.
+func (s *vcsScan) hashSize(dir string) int {
+	if text, ok := s.read(filepath.Join(dir, "commondir")); ok {
+		if ref := strings.TrimSpace(firstLine(text)); filepath.IsAbs(ref) {
+			dir = ref
+		} else if ref != "" {
+			dir = filepath.Join(dir, ref)
+		}
+	}
+	if text, ok := s.read(filepath.Join(dir, "config")); ok && strings.EqualFold(gitConfigValue(text, "extensions", "objectformat"), "sha256") {
+		return 32
+	}
+	return 20
 }
 
 // hgDir follows .hg/sharedpath (hg share: the shared repository's .hg).
@@ -312,7 +454,7 @@ func (s *vcsScan) add(p string) { s.paths[p] = true }
 
 func (s *vcsScan) fail(err error) {
 	if s.err == nil {
-		s.err = fmt.Errorf("protect_vcs: %w (set protect_vcs = false to run without the protection)", err)
+		s.err = guardError(err)
 	}
 }
 

@@ -88,6 +88,7 @@ func TestProtectVCS(t *testing.T) {
 				ro("proj/.git", "/p/.git", true),
 				pin("proj/lib", "/p/lib", "proj/lib/.git"),
 				ro("proj/lib/.git", "/p/lib/.git", false),
+				pin("proj/src", "/p/src", "proj/src"), // the working directory: GuardVCS looks there
 				pin("proj/wt", "/p/wt", "proj/wt/.git"),
 				ro("proj/wt/.git", "/p/wt/.git", false),
 			},
@@ -132,9 +133,11 @@ func TestProtectVCS(t *testing.T) {
 			ops:  []Op{bind("work", "/w", true)},
 			want: []Op{
 				bind("work", "/w", true),
-				pin("work/a", "/w/a", "work/a/.git"),
+				pin("work/a", "/w/a", "work/a"),
 				ro("work/a/.git", "/w/a/.git", true),
 				ro("work/a/.hg", "/w/a/.hg", true),
+				pin("work/a/b", "/w/a/b", "work/a/b"),
+				pin("work/a/b/c", "/w/a/b/c", "work/a/b/c"),
 			},
 		},
 		{
@@ -178,7 +181,7 @@ func TestProtectVCS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := protectVCS(tc.ops, tc.cwd)
+			got, _, err := protectVCS(tc.ops, tc.cwd)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -111,6 +111,15 @@ func batchMain(args []string, in io.Reader, out, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jail batch: warning: %s\n", b.mapping.Warning)
 	}
 
+	// The sweep runs once the last zygote is gone (deferred first, so it
+	// runs after the zygote's close below).
+	guard, err := guardVCS(b.profile, b.plan)
+	if err != nil {
+		fmt.Fprintf(stderr, "jail batch: %v\n", err)
+		return batchSetup
+	}
+	defer sweepVCS(guard, stderr, "jail batch")
+
 	var why string
 	b.stderr = stderr
 	// b.fast as it is at the end: restartZygote may replace it.

@@ -186,7 +186,13 @@ func jailMain(args []string, stdout, stderr io.Writer) int {
 	// command could make it its controlling terminal (TIOCSCTTY works on
 	// a terminal that is no session's) and type into it. Each of 0-2 that
 	// is a terminal is replaced by a pseudo-terminal of jail's instead.
+	// Before the sandbox exists: what its sweep checks after the run.
+	guard, err := guardVCS(p, plan)
+	if err != nil {
+		return failSetup(err)
+	}
 	code, err := supervise(opts, p, plan, rep)
+	sweepVCS(guard, stderr, "jail")
 	err = withIDHint(err, plan.IDMap, &plan.Exec)
 	if err != nil {
 		fmt.Fprintf(stderr, "jail: %s\n", describe(err))

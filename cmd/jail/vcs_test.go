@@ -1,9 +1,11 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,6 +185,17 @@ done`
 	git(t, main, "fsck")
 }
 
+// protectVCSOff writes a profile that extends build with protect_vcs =
+// false (outside every directory a test binds) and returns its path.
+func protectVCSOff(t *testing.T) string {
+	t.Helper()
+	off := filepath.Join(t.TempDir(), "off.toml")
+	if err := os.WriteFile(off, []byte("extends = \"build\"\nprotect_vcs = false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return off
+}
+
 // TestProtectVCSOptIn: a step that must commit binds .git itself (the
 // profile's entry wins), or uses a profile with protect_vcs = false.
 func TestProtectVCSOptIn(t *testing.T) {
@@ -201,11 +214,7 @@ func TestProtectVCSOptIn(t *testing.T) {
 	if r.code != 0 || r.stdout != "committed\n" {
 		t.Fatalf("--bind .git: exit %d, %q: %s", r.code, r.stdout, r.stderr)
 	}
-	off := filepath.Join(base, "commit.toml")
-	if err := os.WriteFile(off, []byte("extends = \"build\"\nprotect_vcs = false\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r = jailIn(t, dir, nil, "--profile", off, "--", "sh", "-c", commit)
+	r = jailIn(t, dir, nil, "--profile", protectVCSOff(t), "--", "sh", "-c", commit)
 	if r.code != 0 || r.stdout != "committed\n" {
 		t.Fatalf("protect_vcs = false: exit %d, %q: %s", r.code, r.stdout, r.stderr)
 	}
@@ -243,5 +252,214 @@ func TestProtectVCSBatch(t *testing.T) {
 	}
 	if got := git(t, repo, "config", "--local", "--list"); strings.Contains(got, "fsmonitor") {
 		t.Errorf("a batch run set core.fsmonitor:\n%s", got)
+	}
+}
+
+// A build whose directory holds no .git of its own (a subdirectory of a
+// repository, or outside any) has nothing to bind read-only: it can make
+// the directory a repository with core.fsmonitor. jail moves what the run
+// left there away after the run (fs.GuardVCS).
+
+// plantRepo are the ways a build makes its working directory (or the one
+// above it, with the argument "..") a repository that runs "$1" on the
+// caller's next git status: git init, a .git file naming a git directory
+// of its own, and the directory itself a git directory whose core.worktree
+// makes it a work tree again.
+var plantRepo = map[string]string{
+	"git init": `cd "$2" && git init -q && git config core.fsmonitor "touch $1; false" && echo planted`,
+	".git file": `cd "$2" && git init -q --separate-git-dir=.hidden && git --git-dir=.hidden config core.fsmonitor "touch $1; false" &&
+head -c 8 .git && echo`,
+	"bare": `cd "$2" && mkdir objects refs && echo 'ref: refs/heads/main' > HEAD &&
+printf '[core]\n\trepositoryformatversion = 0\n\tworktree = .\n\tfsmonitor = touch %s; false\n' "$1" > config && echo planted`,
+}
+
+// plantedRan runs git status in dir as the caller would (not above
+// ceiling; outside a repository it fails, which is fine) and reports
+// whether it ran the planted command, which touches marker.
+func plantedRan(dir, ceiling, marker string) bool {
+	cmd := exec.Command("git", "status", "--short")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME="+dir, "GIT_CEILING_DIRECTORIES="+ceiling)
+	_ = cmd.Run()
+	_, err := os.Stat(marker)
+	return err == nil
+}
+
+// TestAttackNewRepoFromBuild: under build, in a subdirectory of a
+// repository, outside any, and below a writable bind's root (the
+// repository planted in the directory above the working directory), each
+// planted repository is moved away after the run with a warning, and the
+// caller's git status runs nothing; with protect_vcs = false the same run
+// makes git status run the planted command, which shows the test would
+// see the harm.
+func TestAttackNewRepoFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	off := protectVCSOff(t)
+	for _, where := range []string{"in a repository's subdirectory", "outside any repository", "above the working directory"} {
+		for _, how := range slices.Sorted(maps.Keys(plantRepo)) {
+			t.Run(where+", "+how, func(t *testing.T) {
+				for _, protect := range []bool{true, false} {
+					base := t.TempDir()
+					dir, cwd, args := filepath.Join(base, "work"), filepath.Join(base, "work"), []string{"--profile", "build"}
+					switch where {
+					case "in a repository's subdirectory":
+						newRepo(t, base)
+					case "above the working directory":
+						cwd = filepath.Join(dir, "deep")
+						args = append(args, "--bind", base)
+					}
+					if err := os.MkdirAll(cwd, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if !protect {
+						args[1] = off
+					}
+					marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+					rel, _ := filepath.Rel(cwd, dir)
+					r := jailIn(t, cwd, nil, append(args, "--", "sh", "-c", plantRepo[how], "sh", marker, rel)...)
+					if r.code != 0 || r.stdout == "" {
+						t.Fatalf("the plant: exit %d, %q\nstderr: %s", r.code, r.stdout, r.stderr)
+					}
+					ran := plantedRan(cwd, filepath.Dir(base), marker)
+					if !protect {
+						if !ran {
+							t.Fatalf("protect_vcs = false: git status did not run the planted command (the test would not see the harm)")
+						}
+						continue
+					}
+					if ran {
+						t.Errorf("git status on the host ran the planted command\nstderr: %s", r.stderr)
+					}
+					if !strings.Contains(r.stderr, "warning: protect_vcs: the run left "+dir) || !strings.Contains(r.stderr, ".jail-untrusted-1") {
+						t.Errorf("no warning naming what was moved:\n%s", r.stderr)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAttackRepoDirMovedFromBuild: the directories from the working
+// directory up to the bind's root stay at their paths (pinned), so that
+// the sweep checks the directory at the path git will use: moving one
+// away and making a repository at its old path fails.
+func TestAttackRepoDirMovedFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	cwd := filepath.Join(base, "a", "b")
+	if err := os.MkdirAll(cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plant := `cd .. && mv b b-away 2>/dev/null && echo moved-b; cd .. && mv a a-away 2>/dev/null && echo moved-a; echo x > a/b/new && echo writable`
+	r := jailIn(t, cwd, nil, "--profile", "build", "--bind", base, "--", "sh", "-c", plant)
+	if r.code != 0 || r.stdout != "writable\n" {
+		t.Errorf("exit %d, %q (want only writable)\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestAttackSubmoduleInitFromBuild: a submodule that is not checked out
+// (an empty directory at a gitlink path) stays read-only and in place
+// under build: the build cannot make it a repository, nor move it or its
+// parent away and make one at its path; one whose directory is missing
+// can be made, and its .git is moved away after the run. git status at
+// the root runs nothing. With protect_vcs = false it runs the planted
+// command.
+func TestAttackSubmoduleInitFromBuild(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	lib, top := filepath.Join(base, "lib"), filepath.Join(base, "top")
+	newRepo(t, lib)
+	newRepo(t, top)
+	git(t, top, "submodule", "add", "-q", lib, "mods/lib")
+	git(t, top, "commit", "-qm", "submodule")
+	off := protectVCSOff(t)
+	plant := `try() { (eval "$1") 2>/dev/null && echo "$1: done" || echo "$1: failed"; }
+try 'cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false"'
+try 'mv mods/lib mods/lib-away'
+try 'mv mods mods-away && mkdir -p mods/lib && cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false"'
+echo x > new && echo writable`
+	// A submodule directory that is missing: the build can create it, and
+	// a repository in it; jail moves its .git away after the run.
+	// Its parent, pinned, cannot be moved away either.
+	plantMissing := `mv mods mods-away 2>/dev/null && echo moved; mkdir -p mods/lib && cd mods/lib && git init -q && git config core.fsmonitor "touch $0; false" && echo planted`
+	for _, tc := range []struct {
+		name, plant, want string
+		missing           bool
+	}{
+		{"not checked out", plant, "", false},
+		{"missing", plantMissing, "planted\n", true},
+	} {
+		for _, protect := range []bool{true, false} {
+			work := filepath.Join(t.TempDir(), "work")
+			git(t, base, "clone", "-q", top, work) // mods/lib: an empty directory
+			if tc.missing {
+				if err := os.Remove(filepath.Join(work, "mods", "lib")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+			prof := "build"
+			if !protect {
+				prof = off
+			}
+			r := jailIn(t, work, nil, "--profile", prof, "--", "sh", "-c", tc.plant, marker)
+			ran := plantedRan(work, filepath.Dir(work), marker)
+			if !protect {
+				if !ran {
+					t.Fatalf("%s, protect_vcs = false: git status did not run the planted command (the test would not see the harm)\n%s%s", tc.name, r.stdout, r.stderr)
+				}
+				continue
+			}
+			if tc.missing {
+				if r.stdout != tc.want || !strings.Contains(r.stderr, "protect_vcs: the run left "+work+"/mods/lib/.git") {
+					t.Errorf("%s: exit %d, got %q\nstderr: %s", tc.name, r.code, r.stdout, r.stderr)
+				}
+			} else if !strings.HasSuffix(r.stdout, ": failed\nwritable\n") || strings.Contains(r.stdout, "done") {
+				t.Errorf("%s: exit %d, got\n%s\nstderr: %s", tc.name, r.code, r.stdout, r.stderr)
+			}
+			if ran {
+				t.Errorf("%s: git status at the root ran the planted command in the submodule", tc.name)
+			}
+		}
+	}
+}
+
+// TestProtectVCSBatchNewRepo: the runs of a batch whose directory is not a
+// repository's root: what they planted is moved away when the batch ends.
+func TestProtectVCSBatchNewRepo(t *testing.T) {
+	skipRoot(t)
+	requireSandbox(t)
+	needTool(t, "git")
+	base := t.TempDir()
+	newRepo(t, base)
+	work := filepath.Join(base, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "fsmonitor-ran")
+	prof := filepath.Join(t.TempDir(), "vcs.toml")
+	if err := os.WriteFile(prof, []byte("extends = \"default\"\nprotect_vcs = true\ncwd = \"/w\"\n"+
+		"[[mount]]\ntype = \"bind\"\nsource = \""+work+"\"\ntarget = \"/w\"\nrw = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []string
+	for _, how := range []string{"git init", "bare"} {
+		reqs = append(reqs, `{"id": "`+how+`", "argv": ["sh", "-c", `+strconv.Quote(plantRepo[how])+`, "sh", "`+marker+`", "."]}`)
+	}
+	answers, stderr := runBatch(t, base, []string{"--profile", prof}, reqs)
+	if len(answers) != 2 {
+		t.Fatalf("%d answers: %s", len(answers), stderr)
+	}
+	if plantedRan(work, filepath.Dir(base), marker) {
+		t.Errorf("git status on the host ran the planted command\nstderr: %s", stderr)
+	}
+	if !strings.Contains(stderr, "jail batch: warning: protect_vcs: the run left "+work+"/.git") {
+		t.Errorf("no warning:\n%s", stderr)
 	}
 }
