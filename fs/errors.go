@@ -2,6 +2,7 @@ package fs
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,4 +112,38 @@ type VerifyError struct {
 
 func (e *VerifyError) Error() string {
 	return "mount table check: " + e.Target + ": want " + e.Want + ", found " + e.Got
+}
+
+// fileKind names a file type for messages.
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "FIFO"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFDIR:
+		return "directory"
+	}
+	return "special file"
+}
+
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
+}
+
+func unwrapErrno(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
