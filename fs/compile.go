@@ -16,8 +16,8 @@ const defaultDevShmSize = 64 << 20
 // Compile turns a profile's mount list into operations, checking the host
 // side of each: a bind source must exist (unless optional), its symlinks are
 // resolved here, in one walk through descriptors (resolveSource), so that
-// Setup never follows a link, and the object found is recorded by device
-// and inode, so that Setup mounts that object or nothing. A source that is
+// the set-up never follows a link, and the object found is recorded by device
+// and inode, so that the set-up mounts that object or nothing. A source that is
 // itself a symlink is recreated as the same symlink (so /bin -> usr/bin on
 // a merged-/usr system stays a link instead of becoming a second mount). A
 // source reached through a symlink inside a writable bind of the same

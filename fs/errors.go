@@ -2,11 +2,14 @@ package fs
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jail-sandbox/jail/profile"
 )
 
 // MountError is a failed mount-family call, with its flags spelled out.
@@ -111,4 +114,22 @@ type VerifyError struct {
 
 func (e *VerifyError) Error() string {
 	return "mount table check: " + e.Target + ": want " + e.Want + ", found " + e.Got
+}
+
+// fileKind names a file type for messages.
+func fileKind(mode uint32) string { return profile.KindName(mode) }
+
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
+}
+
+func unwrapErrno(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

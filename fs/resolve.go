@@ -2,7 +2,6 @@ package fs
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +15,9 @@ import (
 // inode, the symlinks followed on the way) comes from that one walk. A
 // path that changes while it is walked gives one consistent answer or an
 // error, never a check of one object and a resolution of another.
-// openSource is stage 2's half: it re-opens the real path without
-// following any symlink and mounts it only if it is still the same object.
+// The set-up's half (cmd/jail/mounts.c, open_source) re-opens the real
+// path without following any symlink and mounts it only if it is still the
+// same object.
 
 // source is a bind source as resolveSource found it.
 type source struct {
@@ -91,41 +91,3 @@ func plantedLink(src source, writable map[FileID]int) (followed, int, bool) {
 // ErrSourceChanged is the error of a bind source that is no longer the
 // object stage 0 checked.
 var ErrSourceChanged = errors.New("changed since it was checked")
-
-// openSource opens a bind source for open_tree: the real path that Compile
-// found, below the host's root at prefix, without following any symlink
-// (the path had none when it was checked, so one met now was put there
-// since), and only if it is still the object of the plan's device and
-// inode. Anything else is an error naming the path, never a mount of what
-// took its place.
-func openSource(prefix string, op Op) (int, error) {
-	if op.ID == (FileID{}) {
-		return -1, &os.PathError{Op: "bind", Path: op.Source, Err: errors.New("the plan has no device and inode for this source (a plan from another jail binary?)")}
-	}
-	fd, err := unix.Openat2(unix.AT_FDCWD, prefix+op.Source, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	changed := func(detail string) error {
-		return &os.PathError{Op: "bind", Path: op.Source, Err: fmt.Errorf(
-			"%w (%s): something replaced it while jail started (a sandbox writing there?); run again once nothing changes it", ErrSourceChanged, detail)}
-	}
-	switch {
-	case errors.Is(err, unix.ELOOP):
-		return -1, changed("a symlink is in its path now")
-	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
-		return -1, changed("it is gone: " + err.Error())
-	case err != nil:
-		return -1, &os.PathError{Op: "open", Path: op.Source, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, &os.PathError{Op: "fstat", Path: op.Source, Err: err}
-	}
-	if got := fileID(&st); got != op.ID {
-		unix.Close(fd)
-		return -1, changed(fmt.Sprintf("device %d inode %d, checked as device %d inode %d", got.Dev, got.Ino, op.ID.Dev, op.ID.Ino))
-	}
-	return fd, nil
-}

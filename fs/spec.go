@@ -3,9 +3,11 @@
 // It works in two halves. Compile runs on the host (stage 0): it turns the
 // profile's mount list into a list of operations, resolving every bind
 // source against the host, so that a missing path is reported with its
-// profile line before any namespace exists. Setup runs inside the new mount
-// namespace (stage 2), executes the list and verifies the resulting mount
-// table. The list is plain data: it crosses the process boundary as JSON.
+// profile line before any namespace exists. The list is plain data. The
+// sandbox's init (stage 2), or a batch's zygote, executes it in C before
+// its Go runtime starts (cmd/jail/mounts.c, which receives it in a binary
+// layout) and reports a failure as a record that Failure decodes into the
+// user's message; the Go code then checks the mount table with Verify.
 //
 // It also opens the host files of a run, which jail reads and writes
 // itself (stdin, stdout, stderr, reports: OpenInput, PrepareOutput), so
@@ -27,8 +29,8 @@ const (
 // Op is one step of building the new root. Paths in Target are absolute
 // paths inside the sandbox; Source of a bind is an absolute host path with
 // every symlink already resolved by Compile, and ID the device and inode
-// Compile found there: Setup opens Source without following any symlink
-// and mounts it only if it is still that file (openSource).
+// Compile found there: the set-up opens Source without following any
+// symlink and mounts it only if it is still that file.
 type Op struct {
 	Kind    OpKind `json:"kind"`
 	Source  string `json:"source,omitempty"`
@@ -42,7 +44,7 @@ type Op struct {
 	Where   string `json:"where,omitempty"`   // the profile entry it came from, for messages
 }
 
-// Spec is everything Setup needs.
+// Spec is everything the set-up needs.
 type Spec struct {
 	Ops []Op `json:"ops"`
 	// DevShmSize caps the tmpfs at /dev/shm.
@@ -51,6 +53,16 @@ type Spec struct {
 	// not exist, inside writable binds (protect_vcs): GuardVCS looks
 	// there after the run. The host's business alone, never sent.
 	AbsentGitlinks []string `json:"-"`
+}
+
+// RootSize sizes the root tmpfs: room for the profile's files plus slack
+// for the directories and symlinks; it is read-only once built.
+func RootSize(spec Spec) uint64 {
+	size := uint64(1 << 20)
+	for _, op := range spec.Ops {
+		size += uint64(len(op.Content)) + 4096
+	}
+	return size
 }
 
 // DevPtsMax is the most pseudo-terminals the sandbox's devpts instance
@@ -63,3 +75,17 @@ const DevPtsMax = 64
 // Devices bound from the host into the sandbox's /dev. Device nodes cannot
 // be created inside a user namespace, so they are bind mounts of the host's.
 var Devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// Parts of /proc the command has no business with. The sandbox's proc is
+// its own PID namespace's, but some files still describe the host (kernel
+// memory, keys, timers, hardware) or control it; jail hides or freezes them
+// as the container runtimes do.
+var (
+	// ProcReadOnly are made read-only (bind-mounted onto themselves).
+	ProcReadOnly = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	// ProcMaskedFiles get /dev/null mounted over them.
+	ProcMaskedFiles = []string{"/proc/kcore", "/proc/keys", "/proc/key-users", "/proc/latency_stats",
+		"/proc/sched_debug", "/proc/timer_list", "/proc/timer_stats"}
+	// ProcMaskedDirs get an empty read-only tmpfs over them.
+	ProcMaskedDirs = []string{"/proc/acpi", "/proc/scsi"}
+)

@@ -26,7 +26,7 @@ type want struct {
 	optional bool     // it may be absent
 }
 
-// expected lists the mountpoints Setup creates, in the sandbox's view.
+// expected lists the mountpoints the set-up creates, in the sandbox's view.
 func expected(spec Spec) map[string]want {
 	w := map[string]want{
 		"/":        {fstype: "tmpfs", opts: []string{"ro", "nosuid", "nodev"}},

@@ -22,7 +22,7 @@ var verifySpec = Spec{
 	},
 }
 
-// goodTable is the mount table Setup should leave for verifySpec, in the
+// goodTable is the mount table the set-up should leave for verifySpec, in the
 // order the kernel lists it. Optional fields carry a master: tag on some
 // entries, as after MS_SLAVE, which is allowed.
 func goodTable() []*mountinfo.Info {

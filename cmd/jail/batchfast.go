@@ -38,7 +38,6 @@ import "C"
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,10 +211,6 @@ func (z *zygote) start(base *Plan) error {
 			return fmt.Errorf("map user ids: %w", err)
 		}
 	}
-	data, err := json.Marshal(&plan)
-	if err != nil {
-		return err
-	}
 	var base0 TimeSpec
 	if plan.Time != (TimeSpec{}) {
 		base0 = callerOffsets()
@@ -224,7 +219,7 @@ func (z *zygote) start(base *Plan) error {
 	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypeIDMapDone, Data: offsets}); err != nil {
 		return fmt.Errorf("zygote: %w", err)
 	}
-	if err := ipc.Send(parent, ipc.Msg{Type: ipc.TypePlan, Data: data}); err != nil {
+	if err := sendPlan(parent, &plan); err != nil {
 		return fmt.Errorf("zygote: %w", err)
 	}
 	// The zygote builds the root now: a set-up that hangs is killed (the
@@ -241,8 +236,11 @@ func (z *zygote) start(base *Plan) error {
 	if err != nil {
 		return fmt.Errorf("zygote: %w", err)
 	}
-	if m.Type == ipc.TypeError {
+	switch m.Type {
+	case ipc.TypeError:
 		return fmt.Errorf("zygote setup: %w", m.Err)
+	case ipc.TypeRecord:
+		return fmt.Errorf("zygote setup: %w", mountFailure(plan.FS, m.Record))
 	}
 	if m.Type != ipc.TypeReady {
 		return fmt.Errorf("zygote: unexpected message %q", m.Type)
@@ -372,24 +370,16 @@ func request(spec *ExecSpec, max int, cgKind, ncg int) ([]byte, error) {
 	if spec.Setgroups {
 		setgroups = 1
 	}
-	var b bytes.Buffer
-	le := binary.NativeEndian
-	hdr := []uint32{C.JAIL_ZREQ_MAGIC, spec.UID, spec.GID, setgroups, uint32(len(spec.Argv)), uint32(len(spec.Env)), uint32(len(spec.Rlimits)), uint32(len(spec.Seccomp)), uint32(cgKind), uint32(ncg)}
-	for _, v := range hdr {
-		_ = binary.Write(&b, le, v)
-	}
-	_ = binary.Write(&b, le, caps)
+	var b wire
+	b.u32(C.JAIL_ZREQ_MAGIC, spec.UID, spec.GID, setgroups, uint32(len(spec.Argv)), uint32(len(spec.Env)), uint32(len(spec.Rlimits)), uint32(len(spec.Seccomp)), uint32(cgKind), uint32(ncg))
+	b.u64(caps)
 	for _, r := range spec.Rlimits {
-		_ = binary.Write(&b, le, [2]uint32{uint32(r.Resource), 0})
-		_ = binary.Write(&b, le, [2]uint64{r.Cur, r.Max})
+		b.u32(uint32(r.Resource), 0)
+		b.u64(r.Cur, r.Max)
 	}
 	b.Write(spec.Seccomp)
-	for _, s := range append(append([]string{spec.Cwd}, spec.Argv...), spec.Env...) {
-		if strings.IndexByte(s, 0) >= 0 {
-			return nil, errors.New("a NUL byte in argv, env or cwd")
-		}
-		b.WriteString(s)
-		b.WriteByte(0)
+	if err := b.strs("argv, env or cwd", append(append([]string{spec.Cwd}, spec.Argv...), spec.Env...)...); err != nil {
+		return nil, err
 	}
 	if b.Len() > max || b.Len() > C.JAIL_ZREQ_MAX {
 		return nil, errNoZygote // too large for one packet: a single run

@@ -14,9 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
-	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/profile"
-	"github.com/jail-sandbox/jail/userns"
 )
 
 // Hidden sub-commands: the sandbox's init re-executes this binary.
@@ -167,12 +165,7 @@ func stage2() (code int) {
 		}
 	}()
 
-	// Before the root is built, while /proc/sys is writable and this
-	// process holds CAP_SYS_RESOURCE in the sandbox's user namespace.
-	if err := userns.SetCounts("/proc/sys/user", plan.Counts); err != nil {
-		return fail("userns", err)
-	}
-	if err := fs.Setup(plan.FS); err != nil {
+	if err := rootBuilt(plan); err != nil {
 		return fail("fs", err)
 	}
 	if err := unix.Sethostname([]byte(plan.Hostname)); err != nil {

@@ -79,11 +79,9 @@ func startInit(t *testing.T, argv ...string) *sandboxInit {
 	})
 	offsets, _ := json.Marshal("")
 	s.send(t, ipc.Msg{Type: ipc.TypeIDMapDone, Data: offsets})
-	pm, err := planMessage(plan)
-	if err != nil {
+	if err := sendPlan(parent, plan); err != nil {
 		t.Fatal(err)
 	}
-	s.send(t, pm)
 	go func() {
 		defer close(s.msgs)
 		for {

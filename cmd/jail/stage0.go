@@ -231,10 +231,7 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 		defer h.stop()
 		netReady = h.ready
 	}
-	planMsg, err := planMessage(plan)
-	if err != nil {
-		return fail(err)
-	}
+
 	// The command gets the init's stdio (no descriptors in the message).
 	execMsg, err := execMessage(&plan.Exec, nil)
 	if err != nil {
@@ -252,10 +249,11 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 	}
 	// The plan, then the command: the init builds the root from the plan
 	// and starts the command once both are there (ipc's protocol).
-	for _, m := range []ipc.Msg{planMsg, execMsg} {
-		if err := ipc.Send(parent, m); err != nil {
-			return fail(fmt.Errorf("sandbox init: %w", err))
-		}
+	if err := sendPlan(parent, plan); err != nil {
+		return fail(err)
+	}
+	if err := ipc.Send(parent, execMsg); err != nil {
+		return fail(fmt.Errorf("sandbox init: %w", err))
 	}
 
 	setupTimer := time.NewTimer(deadline)
@@ -297,7 +295,7 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 			_ = cmd.Process.Kill()
 		case m := <-msgs:
 			switch m.Type {
-			case ipc.TypeStarted, ipc.TypeError, ipc.TypeExecFailed:
+			case ipc.TypeStarted, ipc.TypeError, ipc.TypeExecFailed, ipc.TypeRecord:
 				setupTimer.Stop()
 			}
 			switch m.Type {
@@ -310,6 +308,9 @@ func run(plan *Plan, rc *runConfig, rep *Report) (int, error) {
 				wd.start(rc.limits, cg, usec(overhead.Add(nil)))
 			case ipc.TypeError:
 				stageErr = &setupError{fmt.Errorf("sandbox setup: %w", m.Err)}
+			case ipc.TypeRecord:
+				// The only record stage 2 sends: its C set-up failed.
+				stageErr = &setupError{fmt.Errorf("sandbox setup: %w", mountFailure(plan.FS, m.Record))}
 			case ipc.TypeExecFailed:
 				stageErr = &execError{err: m.Err, code: m.Code}
 			case ipc.TypeExited:

@@ -1,5 +1,6 @@
 /* timens.c: stage 2 enters a new time namespace with the profile's clock
- * offsets before its Go runtime starts.
+ * offsets before its Go runtime starts (called by its constructor,
+ * jail_stage2 in mounts.c).
  *
  * The offsets of a time namespace can be written only while no process is
  * in it: after unshare(CLONE_NEWTIME), which makes a namespace for the
@@ -17,9 +18,9 @@
  * same.
  *
  * It acts only in the process that stage 1 starts as stage 2, which is PID 1
- * of the sandbox and has JAIL_TIMENS_ENV set: every other run of the binary
- * (jail on the host, and stage 1, whose environment is empty) costs a
- * getenv. The command's process is forked from stage 2 and never runs
+ * of the sandbox and has JAIL_TIMENS_ENV set (the constructor checks): every
+ * other run of the binary (jail on the host, and stage 1, whose environment
+ * is empty) costs a getenv. The command's process is forked from stage 2 and never runs
  * constructors: it executes the command. Failures are left in jail_timens for stage 2's Go code to
  * report to jail on the host. */
 #define _GNU_SOURCE
@@ -73,10 +74,10 @@ static int write_offsets(const char *spec)
 	return 0;
 }
 
-__attribute__((constructor)) static void jail_timens_init(void)
+void jail_timens_enter(void)
 {
 	const char *spec = getenv(JAIL_TIMENS_ENV);
-	if (spec == NULL || getpid() != 1)
+	if (spec == NULL)
 		return;
 	if (unshare(CLONE_NEWTIME) != 0) {
 		timens_fail("unshare(CLONE_NEWTIME)", errno);

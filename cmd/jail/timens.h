@@ -21,4 +21,8 @@ struct jail_timens_result {
 
 extern struct jail_timens_result jail_timens;
 
+/* jail_timens_enter makes the time namespace from JAIL_TIMENS_ENV and enters
+ * it; the caller has a single thread (stage 2's constructor). */
+void jail_timens_enter(void);
+
 #endif

@@ -6,8 +6,8 @@ package main
 // like stage 1 it then re-executes itself (`__zygote2`), now uid 0 with
 // every capability in the namespace; being PID 1 of its PID namespace, it
 // gets its time namespace from timens.c's constructor exactly as stage 2
-// does. It builds the root once (fs.Setup pivots into it and verifies the
-// mount table), sets the hostname, gives back the memory it can
+// does, and its root from the mount plan as stage 2's (mounts.c, before
+// its Go runtime starts). It checks the mount table, sets the hostname, gives back the memory it can
 // (shrink) and hands over to jail_zygote_loop.
 
 /*
@@ -30,7 +30,6 @@ import (
 	"github.com/jail-sandbox/jail/cmd/jail/internal/ipc"
 	"github.com/jail-sandbox/jail/fs"
 	"github.com/jail-sandbox/jail/profile"
-	"github.com/jail-sandbox/jail/userns"
 )
 
 const (
@@ -82,12 +81,10 @@ func zygote2() (code int) {
 	if err := timensError(plan.Time); err != nil {
 		return fail("time", err)
 	}
-	// As stage 2 does; the runs share this user namespace, so the bounds
-	// hold for the whole batch.
-	if err := userns.SetCounts("/proc/sys/user", plan.Counts); err != nil {
-		return fail("userns", err)
-	}
-	if err := fs.Setup(plan.FS); err != nil {
+	// As in stage 2, the constructor (mounts.c) built the root; the runs
+	// share this user namespace, so the counts' bounds it wrote hold for
+	// the whole batch.
+	if err := rootBuilt(plan); err != nil {
 		return fail("fs", err)
 	}
 	if err := unix.Sethostname([]byte(plan.Hostname)); err != nil {

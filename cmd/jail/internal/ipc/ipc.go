@@ -1,7 +1,9 @@
 // Package ipc carries messages between jail's stages over a SOCK_SEQPACKET
 // socket pair: one JSON document per message, in packets whose first byte
 // says whether more follow (see Send), so messages keep their boundaries
-// whatever their size, and EOF means the other side is gone. A message may
+// whatever their size, and EOF means the other side is gone. Records
+// (SendRecord) are the same but for C code that reads or writes them before
+// a Go runtime starts: a C structure's bytes instead of JSON, flagged so. A message may
 // carry file descriptors (Msg.Fds, SCM_RIGHTS on its first packet).
 //
 // The handshake, stage by stage (stage 0 is `jail` on the host, stage 1/2 is
@@ -12,9 +14,11 @@
 //	  newgidmap / newuidmap PID,
 //	  and (cgroup v1) the move into
 //	  the sandbox's cgroup, concurrently
-//	  Send {idmap-done, time offsets}  ──▶   execve(/proc/self/exe) → stage 2, full caps,
-//	                                         time ns (before its Go runtime starts)
-//	  Send {plan}                      ──▶   mounts, pivot_root, hostname, lo
+//	  Send {idmap-done, time offsets}  ──▶   execve(/proc/self/exe) → stage 2, full caps;
+//	                                         before its Go runtime starts (C):
+//	  SendRecord mount plan            ──▶   time ns, counts, mounts, pivot_root
+//	                                         (a failure: Recv ◀── record, then exit 125)
+//	  Send {plan}                      ──▶   mount-table check, hostname, lo
 //	  Send {exec} (+ 0 or 3 fds)       ──▶   (any time after {plan}: held until the
 //	                                         root is ready)
 //	  (network "user": pasta or slirp4netns
@@ -32,8 +36,9 @@
 //	  Recv  ◀── {started} (the command runs)
 //	  Recv  ◀── {exited} (the command ended; stage 2 exits with its status)
 //
-// The order on the wire is fixed: {idmap-done}, then {plan}, then exactly
-// one {exec}; {net-ready}, {signal} and {kill} may come at any point after
+// The order on the wire is fixed: {idmap-done}, then the mount plan (a
+// record, cmd/jail/mounts.h; a batch's zygote gets it too), then {plan}, then
+// exactly one {exec}; {net-ready}, {signal} and {kill} may come at any point after
 // {plan}. Stage 2 reads {plan} first and builds the root from it without
 // waiting for {exec}, so stage 0 may send {exec} right after {plan} (a
 // single run does) or later (a sandbox built ahead of its command). The
@@ -72,6 +77,8 @@ const (
 	// TypeReady: a batch's zygote has built the root and waits for runs
 	// (cmd/jail/zygote.go).
 	TypeReady = "ready"
+	// TypeRecord: a record (SendRecord), in Msg.Record.
+	TypeRecord = "record"
 )
 
 // Msg is one packet. Data holds the type-specific payload (a plan, an exec
@@ -95,6 +102,8 @@ type Msg struct {
 	// returns are new descriptors of the receiver's, close-on-exec, which
 	// it must close.
 	Fds []int `json:"-"`
+	// Record is a record's bytes (TypeRecord), never JSON.
+	Record []byte `json:"-"`
 }
 
 // MaxFds is the most descriptors one message carries.
@@ -225,6 +234,8 @@ const chunk = 32 << 10
 const (
 	flagMore  byte = 0
 	flagFinal byte = 1
+	// flagRecord marks the packets of a record (SendRecord).
+	flagRecord byte = 2
 )
 
 // Send writes m as one or more packets, the last one flagged final; m.Fds
@@ -241,6 +252,19 @@ func Send(f *os.File, m Msg) error {
 	if len(m.Fds) > 0 {
 		oob = unix.UnixRights(m.Fds...)
 	}
+	return sendPackets(f, b, oob, 0)
+}
+
+// SendRecord writes a record: b, a C structure's bytes, in packets flagged
+// flagRecord, which Recv returns as a message of type TypeRecord. Records
+// carry what C code before any Go runtime reads or writes (the mount plan,
+// a set-up failure: cmd/jail/mounts.h).
+func SendRecord(f *os.File, b []byte) error {
+	return sendPackets(f, b, nil, flagRecord)
+}
+
+// sendPackets writes b in packets, kind (0 or flagRecord) in every flag.
+func sendPackets(f *os.File, b, oob []byte, kind byte) (err error) {
 	fd := int(f.Fd())
 	pkt := make([]byte, 0, chunk+1)
 	for {
@@ -249,7 +273,7 @@ func Send(f *os.File, m Msg) error {
 		if n == len(b) {
 			flag = flagFinal
 		}
-		pkt = append(append(pkt[:0], flag), b[:n]...)
+		pkt = append(append(pkt[:0], flag|kind), b[:n]...)
 		for {
 			err = unix.Sendmsg(fd, pkt, oob, nil, 0)
 			if err != unix.EINTR {
@@ -284,6 +308,7 @@ func Recv(f *os.File) (m Msg, err error) {
 	}()
 	buf := make([]byte, chunk+1)
 	oob := make([]byte, unix.CmsgSpace(MaxFds*4))
+	var kind byte
 	for first := true; ; first = false {
 		n, oobn, err := recvRetry(fd, buf, oob)
 		if oobn > 0 {
@@ -309,10 +334,18 @@ func Recv(f *os.File) (m Msg, err error) {
 			}
 			return m, io.EOF
 		}
+		if first {
+			kind = buf[0] & flagRecord
+		} else if buf[0]&flagRecord != kind {
+			return m, errors.New("ipc: a message and a record mixed")
+		}
 		data = append(data, buf[1:n]...)
-		if buf[0] == flagFinal {
+		if buf[0]&flagFinal != 0 {
 			break
 		}
+	}
+	if kind == flagRecord {
+		return Msg{Type: TypeRecord, Record: data, Fds: fds}, nil
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return m, fmt.Errorf("decode message: %w", err)
